@@ -1,0 +1,195 @@
+//! The check catalogue: every check with its stable id, built-in scripts first, then
+//! any the user adds. A check is a scenario script; checks a script cannot express
+//! join as Rust code through the same [`Check`] type, with the same ids, outcomes and
+//! transcripts.
+
+use crate::report::model::CheckResult;
+use crate::scenario::{self, Meta, Scenario, ScenarioError};
+use crate::session::{SessionOptions, Transcript};
+use crate::target::{Credentials, Endpoint, Protocol};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
+}
+
+/// The EHLO name the harness gives itself (`.invalid` is reserved, RFC 2606).
+pub const CLIENT_NAME: &str = "mailtls.invalid";
+
+/// Everything a check needs to run against one endpoint.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    /// The endpoint under test.
+    pub endpoint: Endpoint,
+    /// Credentials, from the URL or the command line.
+    pub credentials: Option<Credentials>,
+    /// Deadlines and caps for every connection.
+    pub session: SessionOptions,
+    /// The name used in EHLO.
+    pub client_name: String,
+}
+
+/// One check of the catalogue.
+#[derive(Debug)]
+pub enum Check {
+    /// A scenario script.
+    Script(Scenario),
+}
+
+impl Check {
+    /// Id, title, protocol, severity, references, needs.
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Check::Script(scenario) => &scenario.meta,
+        }
+    }
+
+    /// Runs the check on its own connection(s) and returns its result.
+    pub async fn run(&self, ctx: &CheckContext) -> CheckResult {
+        let started = Instant::now();
+        let (verdict, transcript) = match self {
+            Check::Script(scenario) => scenario::run::run(scenario, ctx, Transcript::new()).await,
+        };
+        let meta = self.meta();
+        CheckResult {
+            id: meta.id.clone(),
+            title: meta.title.clone(),
+            status: verdict.outcome,
+            severity: meta.severity,
+            references: meta.references.clone(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            detail: verdict.detail,
+            transcript: transcript.into_entries(),
+        }
+    }
+}
+
+/// Why the catalogue could not be assembled. All are input errors (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    /// A script does not parse.
+    #[error("{0}")]
+    Scenario(#[from] ScenarioError),
+    /// A script or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Two scripts claim one id.
+    #[error("check id `{id}` is defined twice: in {first} and in {second}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// Where it was first defined.
+        first: String,
+        /// The second definition.
+        second: String,
+    },
+}
+
+/// The ordered set of checks.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    checks: Vec<Arc<Check>>,
+}
+
+impl Catalogue {
+    /// The built-in checks: every script under `scenarios/`, embedded at build time.
+    pub fn builtin() -> Result<Catalogue, CatalogueError> {
+        let mut catalogue = Catalogue::default();
+        for (path, text) in builtin::BUILTIN {
+            catalogue.add(Check::Script(scenario::parse(path, text)?))?;
+        }
+        Ok(catalogue)
+    }
+
+    /// Adds every `*.mts` script under `dir` (recursively, in path order).
+    pub fn load_dir(&mut self, dir: &Path) -> Result<(), CatalogueError> {
+        let mut files = Vec::new();
+        collect_scripts(dir, &mut files)?;
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| CatalogueError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            self.add(Check::Script(scenario::parse(
+                &file.display().to_string(),
+                &text,
+            )?))?;
+        }
+        Ok(())
+    }
+
+    /// Adds one check; ids are unique.
+    pub fn add(&mut self, check: Check) -> Result<(), CatalogueError> {
+        if let Some(existing) = self.checks.iter().find(|c| c.meta().id == check.meta().id) {
+            return Err(CatalogueError::DuplicateId {
+                id: check.meta().id.clone(),
+                first: source_of(existing),
+                second: source_of(&check),
+            });
+        }
+        self.checks.push(Arc::new(check));
+        Ok(())
+    }
+
+    /// Every check, in catalogue order.
+    pub fn checks(&self) -> &[Arc<Check>] {
+        &self.checks
+    }
+
+    /// The checks for one protocol.
+    pub fn for_protocol(&self, protocol: Protocol) -> impl Iterator<Item = &Arc<Check>> {
+        self.checks
+            .iter()
+            .filter(move |c| c.meta().protocol == protocol)
+    }
+
+    /// Only the checks whose id matches one of `patterns` (all, when there are none).
+    pub fn only(&self, patterns: &[glob::Pattern]) -> Catalogue {
+        Catalogue {
+            checks: self
+                .checks
+                .iter()
+                .filter(|c| patterns.is_empty() || patterns.iter().any(|p| p.matches(&c.meta().id)))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Sorted by protocol, then id: the order of `mailtls list` and of reports.
+    pub fn sorted(mut self) -> Catalogue {
+        self.checks.sort_by(|a, b| {
+            (a.meta().protocol, &a.meta().id).cmp(&(b.meta().protocol, &b.meta().id))
+        });
+        self
+    }
+}
+
+fn source_of(check: &Check) -> String {
+    match check {
+        Check::Script(s) => s.source.clone(),
+    }
+}
+
+fn collect_scripts(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogueError> {
+    let io = |source| CatalogueError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            collect_scripts(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "mts") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}

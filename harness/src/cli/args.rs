@@ -1,0 +1,135 @@
+//! The command line: `mailtls run`, `list`, `serve`.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Conformance and fuzz test harness for mail TLS: SMTP, submission, IMAP and POP3.
+#[derive(Debug, Parser)]
+#[command(name = "mailtls", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks against targets and write reports. Exit 0: all passed or
+    /// skipped; 1: a check failed; 2: usage or input error; 3: not everything could be
+    /// judged (target unreachable, timeouts).
+    Run(RunArgs),
+    /// List the check catalogue: id, protocol, severity, title, references.
+    List(ListArgs),
+    /// Run the reference server in the foreground and print its endpoints.
+    Serve(ServeArgs),
+}
+
+/// `mailtls run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Targets: smtp://host[:port], submission://, smtps://, imap://, imaps://, pop3://,
+    /// pop3s://, or embedded[:flaws=a,b]. None: the embedded reference server.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Run only checks whose id matches this glob (repeatable), e.g. 'smtp.starttls.*'.
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Where to write reports [default: reports/<UTC timestamp>/].
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Report formats, comma-separated: json, junit.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "json,junit",
+        value_delimiter = ','
+    )]
+    pub format: Vec<String>,
+    /// Most concurrent connections per target.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub jobs: usize,
+    /// Deadline in milliseconds for connecting, for each read and for each TLS handshake.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub timeout: u64,
+    /// Credentials.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+    /// Name to send in SNI instead of the target host.
+    #[arg(long, value_name = "NAME")]
+    pub servername: Option<String>,
+    /// Extra scripts.
+    #[command(flatten)]
+    pub scenarios: ScenarioArgs,
+    /// Print nothing but errors; the exit code and the reports say the rest.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Credentials for targets whose URL has none.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// User name for checks that log in.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Password for checks that log in (never written to reports or logs).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "MAILTLS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+}
+
+/// Extra scenario scripts.
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Also load every *.mts script under DIR (repeatable).
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+}
+
+/// `mailtls list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only checks whose id matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub only: Vec<String>,
+    /// Extra scripts.
+    #[command(flatten)]
+    pub scenarios: ScenarioArgs,
+}
+
+/// `mailtls serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Flaws to switch on, comma-separated (see --help for the names).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub flaws: String,
+    /// Address to listen on.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Allow listening on a non-loopback address (the server is deliberately flawed on request).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// SMTP (STARTTLS) port; 0 picks a free one.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub smtp_port: u16,
+    /// SMTPS (implicit TLS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub smtps_port: u16,
+    /// IMAP (STARTTLS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub imap_port: u16,
+    /// IMAPS (implicit TLS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub imaps_port: u16,
+    /// POP3 (STLS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub pop3_port: u16,
+    /// POP3S (implicit TLS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub pop3s_port: u16,
+}

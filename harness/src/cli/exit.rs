@@ -1,0 +1,92 @@
+//! Exit codes (DESIGN.md) and the typed error of the command line, which knows its
+//! own exit code so dispatch never decides it twice.
+
+use crate::checks::CatalogueError;
+use crate::report::model::Summary;
+use crate::report::write::WriteError;
+use crate::runner::RunError;
+use crate::target::TargetError;
+use std::process::ExitCode;
+
+/// Every check passed or was skipped.
+pub const OK: u8 = 0;
+/// At least one check failed.
+pub const FAILED: u8 = 1;
+/// Usage or input error: bad flag, URL or scenario file.
+pub const USAGE: u8 = 2;
+/// The target could not be reached or set up, so not everything was judged.
+pub const UNREACHABLE: u8 = 3;
+
+/// The exit code a finished run earns: any failure is 1; otherwise any check the
+/// harness could not judge is 3; otherwise 0.
+pub fn for_summary(summary: &Summary) -> u8 {
+    if summary.fail > 0 {
+        FAILED
+    } else if summary.error > 0 {
+        UNREACHABLE
+    } else {
+        OK
+    }
+}
+
+/// Why a command did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag value that makes no sense.
+    #[error("{0}")]
+    Usage(String),
+    /// A target that is not a target.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// A scenario script that does not parse, or an unreadable scenario folder.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
+    /// The run could not start.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The report could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The reference server failed while serving.
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServerError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl CliError {
+    /// The exit code this error means.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_)
+            | CliError::Target(_)
+            | CliError::Catalogue(_)
+            | CliError::Write(_) => USAGE,
+            CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
+        }
+    }
+
+    /// Prints the error and its causes to stderr and returns the exit code.
+    pub fn report(&self) -> ExitCode {
+        let mut message = format!("error: {self}");
+        let mut source = std::error::Error::source(self);
+        // `transparent` variants share their source's message; don't print it twice.
+        if matches!(
+            self,
+            CliError::Target(_)
+                | CliError::Catalogue(_)
+                | CliError::Run(_)
+                | CliError::Write(_)
+                | CliError::Serve(_)
+        ) {
+            source = source.and_then(|s| s.source());
+        }
+        while let Some(cause) = source {
+            message.push_str(&format!("\n  caused by: {cause}"));
+            source = cause.source();
+        }
+        eprintln!("{message}");
+        ExitCode::from(self.exit_code())
+    }
+}

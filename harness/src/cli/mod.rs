@@ -1,0 +1,188 @@
+//! Argument parsing and dispatch. `main.rs` calls [`main`]; every command returns a
+//! typed error that knows its exit code.
+
+pub mod args;
+pub mod exit;
+pub mod list;
+
+use crate::checks::Catalogue;
+use crate::report::terminal;
+use crate::report::write::{write_report, Format};
+use crate::runner::{self, RunOptions};
+use crate::server::{Flaw, Ports, RunningServer, ServerConfig};
+use crate::session::SessionOptions;
+use crate::target::{Credentials, TargetSpec};
+use args::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs};
+use clap::Parser;
+use exit::CliError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return CliError::Runtime(e).report(),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::List(args) => {
+                let catalogue = catalogue(&args.scenarios)?
+                    .only(&globs(&args.only)?)
+                    .sorted();
+                print!("{}", list::render(&catalogue));
+                Ok(exit::OK)
+            }
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => e.report(),
+    }
+}
+
+/// The built-in catalogue plus the user's scripts.
+fn catalogue(args: &ScenarioArgs) -> Result<Catalogue, CliError> {
+    let mut catalogue = Catalogue::builtin()?;
+    for dir in &args.dirs {
+        catalogue.load_dir(dir)?;
+    }
+    Ok(catalogue)
+}
+
+fn globs(patterns: &[String]) -> Result<Vec<glob::Pattern>, CliError> {
+    patterns
+        .iter()
+        .map(|p| glob::Pattern::new(p).map_err(|e| CliError::Usage(format!("--only `{p}`: {e}"))))
+        .collect()
+}
+
+async fn run(args: RunArgs) -> Result<u8, CliError> {
+    let formats = args
+        .format
+        .iter()
+        .map(|f| f.parse::<Format>().map_err(CliError::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.jobs == 0 {
+        return Err(CliError::Usage("--jobs must be at least 1".into()));
+    }
+    if args.timeout == 0 {
+        return Err(CliError::Usage("--timeout must be at least 1 ms".into()));
+    }
+    let targets = if args.targets.is_empty() {
+        vec!["embedded".to_string()]
+    } else {
+        args.targets.clone()
+    };
+    let specs = targets
+        .iter()
+        .map(|t| TargetSpec::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let catalogue = catalogue(&args.scenarios)?
+        .only(&globs(&args.only)?)
+        .sorted();
+    if catalogue.checks().is_empty() {
+        return Err(CliError::Usage(format!(
+            "--only {:?} matches no check id (see `mailtls list`)",
+            args.only
+        )));
+    }
+    let credentials = match (&args.credentials.user, &args.credentials.password) {
+        (Some(user), Some(password)) => Some(Credentials {
+            user: user.clone(),
+            password: password.clone(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(CliError::Usage(
+                "--user needs --password (or MAILTLS_PASSWORD)".into(),
+            ))
+        }
+        (None, Some(_)) => return Err(CliError::Usage("--password needs --user".into())),
+    };
+    let options = RunOptions {
+        jobs: args.jobs,
+        session: SessionOptions {
+            timeout: Duration::from_millis(args.timeout),
+            server_name: args.servername.clone(),
+            ..SessionOptions::default()
+        },
+        credentials,
+    };
+    let report = runner::run(&specs, &catalogue, &options).await?;
+    if !args.quiet {
+        print!("{}", terminal::summary(&report));
+    }
+    let dir = args.report_dir.clone().unwrap_or_else(default_report_dir);
+    let written = write_report(&report, &dir, &formats)?;
+    if !args.quiet {
+        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        println!("reports: {}", names.join(", "));
+    }
+    Ok(exit::for_summary(&report.summary))
+}
+
+/// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.
+fn default_report_dir() -> PathBuf {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]-[minute]-[second]Z");
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| "run".into());
+    PathBuf::from("reports").join(stamp)
+}
+
+async fn serve(args: ServeArgs) -> Result<u8, CliError> {
+    if !args.bind.is_loopback() && !args.allow_remote {
+        return Err(CliError::Usage(format!(
+            "refusing to listen on {}: the reference server is deliberately flawed on request; pass --allow-remote to insist",
+            args.bind
+        )));
+    }
+    let flaws = args
+        .flaws
+        .parse()
+        .map_err(|e: crate::server::UnknownFlaw| CliError::Usage(e.to_string()))?;
+    let config = ServerConfig {
+        flaws,
+        bind: args.bind,
+        ports: Ports {
+            smtp: args.smtp_port,
+            smtps: args.smtps_port,
+            imap: args.imap_port,
+            imaps: args.imaps_port,
+            pop3: args.pop3_port,
+            pop3s: args.pop3s_port,
+        },
+        ..ServerConfig::default()
+    };
+    let (user, password) = (config.user.clone(), config.password.clone());
+    let server = RunningServer::start(config).await?;
+    println!(
+        "mailtls reference server, flaws: {}",
+        if flaws.is_empty() {
+            "none".to_string()
+        } else {
+            flaws.to_string()
+        }
+    );
+    for endpoint in server.endpoints() {
+        println!("  {endpoint}");
+    }
+    println!("test user: {user} / {password}");
+    println!(
+        "available flaws: {}",
+        Flaw::ALL.map(|f| f.name()).join(", ")
+    );
+    println!("Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    Ok(exit::OK)
+}

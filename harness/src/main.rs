@@ -1,0 +1,5 @@
+//! The `mailtls` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    mailtls::cli::main()
+}

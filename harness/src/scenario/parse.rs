@@ -1,0 +1,825 @@
+//! The scenario parser: script text to [`Scenario`], or an error that names
+//! file:line:column and says what was expected there.
+//!
+//! ```text
+//! id: smtp.starttls.injection              metadata first: id, title, protocol,
+//! title: ...                               severity, references, needs, pass
+//! S: 220                                   expect a reply (code, IMAP tag+status, +OK/-ERR)
+//! C: EHLO ${client}                        send a line (CRLF added) in its own segment
+//! C+ NOOP                                  ...and this one in the same segment
+//! RAW: MAIL FROM:<>\n                      send exact bytes, escapes decoded, no CRLF added
+//! CAP: has STARTTLS else skip "STARTTLS not offered, nothing to test"
+//! TLS else fail "TLS handshake failed"     handshake after the go-ahead
+//! S: silence 300ms / S: close              expect nothing / expect the server to close
+//! ```
+
+use super::ast::*;
+use crate::report::model::{Outcome, Severity};
+use crate::target::Protocol;
+use std::fmt;
+use std::time::Duration;
+
+/// A script error, with position and the offending line for display.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// File name as given.
+    pub source_name: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (characters).
+    pub column: usize,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// The text of the offending line, when there is one.
+    pub text: Option<String>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.source_name, self.line, self.column, self.message
+        )?;
+        if let Some(text) = &self.text {
+            let gutter = self.line.to_string().len();
+            write!(
+                f,
+                "\n{:gutter$} |\n{} | {}\n{:gutter$} | {:>col$}",
+                "",
+                self.line,
+                text,
+                "",
+                "^",
+                col = self.column.max(1)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses one script. `source_name` is used in errors and reports.
+pub fn parse(source_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    Parser {
+        source_name,
+        meta: MetaBuilder::default(),
+        steps: Vec::new(),
+        vars_used: Vec::new(),
+    }
+    .run(text)
+}
+
+#[derive(Default)]
+struct MetaBuilder {
+    id: Option<String>,
+    title: Option<String>,
+    protocol: Option<Protocol>,
+    severity: Option<Severity>,
+    references: Vec<String>,
+    needs: Needs,
+    pass_detail: Option<String>,
+}
+
+struct Parser<'a> {
+    source_name: &'a str,
+    meta: MetaBuilder,
+    steps: Vec<Step>,
+    vars_used: Vec<(Var, usize, usize)>,
+}
+
+/// A position-tagged token of a step's tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Regex(String),
+    Quoted(String),
+}
+
+const META_KEYS: &str = "id, title, protocol, severity, references, needs, pass";
+const STEP_KINDS: &str = "C:, C+, RAW:, RAW+, S:, CAP:, TLS";
+
+impl Parser<'_> {
+    fn run(mut self, text: &str) -> Result<Scenario, ScenarioError> {
+        for (index, raw_line) in text.lines().enumerate() {
+            let line_no = index + 1;
+            let line = raw_line.trim_end();
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - trimmed.len();
+            self.line(line_no, indent, trimmed, line)?;
+        }
+        self.finish()
+    }
+
+    fn err(
+        &self,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+        text: &str,
+    ) -> ScenarioError {
+        ScenarioError {
+            source_name: self.source_name.to_string(),
+            line,
+            column,
+            message: message.into(),
+            text: Some(text.to_string()),
+        }
+    }
+
+    fn line(
+        &mut self,
+        no: usize,
+        indent: usize,
+        body: &str,
+        full: &str,
+    ) -> Result<(), ScenarioError> {
+        let col = |offset: usize| indent + body[..offset].chars().count() + 1;
+        let (head, rest, rest_offset) = split_head(body);
+        match head {
+            "C:" | "RAW:" | "C+" | "RAW+" => {
+                let crlf = head.starts_with('C');
+                let rest_col = col(rest_offset);
+                let mut template = self.template(rest, no, rest_col, full)?;
+                if crlf {
+                    template.0.push(Piece::Bytes(b"\r\n".to_vec()));
+                }
+                if head.ends_with('+') {
+                    match self.steps.last_mut() {
+                        Some(Step {
+                            action: Action::Send(parts),
+                            ..
+                        }) => parts.push(template),
+                        _ => {
+                            return Err(self.err(
+                                no,
+                                col(0),
+                                format!("`{head}` continues a segment, but the step before it is not `C:` or `RAW:`"),
+                                full,
+                            ))
+                        }
+                    }
+                } else {
+                    self.push(no, Action::Send(vec![template]), Otherwise::default());
+                }
+                Ok(())
+            }
+            "S:" | "CAP:" | "TLS" => {
+                let tokens = tokenize(rest)
+                    .map_err(|(offset, msg)| self.err(no, col(rest_offset + offset), msg, full))?;
+                let (pattern, otherwise) = self.split_else(tokens, no, &col, rest_offset, full)?;
+                let action = match head {
+                    "S:" => self.expectation(pattern, no, &col, rest_offset, full)?,
+                    "CAP:" => self.capability(pattern, no, &col, rest_offset, full)?,
+                    _ => {
+                        if let Some((_, offset)) = pattern.first() {
+                            return Err(self.err(
+                                no,
+                                col(rest_offset + offset),
+                                "`TLS` takes nothing but an optional `else` clause",
+                                full,
+                            ));
+                        }
+                        Action::StartTls
+                    }
+                };
+                self.push(no, action, otherwise);
+                Ok(())
+            }
+            _ => {
+                if let Some(key) = head.strip_suffix(':') {
+                    if self.steps.is_empty() {
+                        return self.meta_line(key, rest.trim(), no, col(0), full);
+                    }
+                    if META_KEYS.split(", ").any(|k| k == key) {
+                        return Err(self.err(
+                            no,
+                            col(0),
+                            format!("metadata `{key}:` must come before the first step"),
+                            full,
+                        ));
+                    }
+                }
+                Err(self.err(
+                    no,
+                    col(0),
+                    format!("unknown step `{head}`; expected one of {STEP_KINDS}"),
+                    full,
+                ))
+            }
+        }
+    }
+
+    fn push(&mut self, line: usize, action: Action, otherwise: Otherwise) {
+        self.steps.push(Step {
+            line,
+            action,
+            otherwise,
+        });
+    }
+
+    fn meta_line(
+        &mut self,
+        key: &str,
+        value: &str,
+        no: usize,
+        column: usize,
+        full: &str,
+    ) -> Result<(), ScenarioError> {
+        let _ = column;
+        let after_colon = full.find(':').map_or(0, |i| i + 1);
+        let value_col =
+            after_colon + (full[after_colon..].len() - full[after_colon..].trim_start().len()) + 1;
+        if value.is_empty() {
+            return Err(self.err(no, value_col, format!("`{key}:` needs a value"), full));
+        }
+        match key {
+            "id" => {
+                let valid = value.split('.').count() >= 2
+                    && value.split('.').all(|seg| {
+                        !seg.is_empty()
+                            && seg
+                                .chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    });
+                if !valid {
+                    return Err(self.err(no, value_col, "an id is dotted lower-case words, e.g. `smtp.starttls.injection`", full));
+                }
+                self.meta.id = Some(value.into());
+            }
+            "title" => self.meta.title = Some(value.into()),
+            "protocol" => {
+                self.meta.protocol =
+                    Some(value.parse().map_err(|e: String| self.err(no, value_col, e, full))?)
+            }
+            "severity" => {
+                self.meta.severity = Some(
+                    Severity::ALL
+                        .into_iter()
+                        .find(|s| s.name() == value)
+                        .ok_or_else(|| {
+                            self.err(no, value_col, format!("unknown severity `{value}` (expected info, low, medium, high or critical)"), full)
+                        })?,
+                )
+            }
+            "references" => self.meta.references.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            ),
+            "needs" => {
+                for need in value.split(',').map(str::trim) {
+                    match need {
+                        "starttls" => self.meta.needs.starttls = true,
+                        "credentials" => self.meta.needs.credentials = true,
+                        other => {
+                            return Err(self.err(no, value_col, format!("unknown need `{other}` (expected starttls or credentials)"), full))
+                        }
+                    }
+                }
+            }
+            "pass" => self.meta.pass_detail = Some(value.into()),
+            other => {
+                return Err(self.err(no, column, format!("unknown metadata `{other}:`; expected one of {META_KEYS}, or a step ({STEP_KINDS})"), full))
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits `... else OUTCOME "message"` off a step's tokens.
+    #[allow(clippy::type_complexity)]
+    fn split_else(
+        &self,
+        tokens: Vec<(Token, usize)>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<(Vec<(Token, usize)>, Otherwise), ScenarioError> {
+        let Some(pos) = tokens
+            .iter()
+            .position(|(t, _)| *t == Token::Word("else".into()))
+        else {
+            return Ok((tokens, Otherwise::default()));
+        };
+        let mut pattern = tokens;
+        let clause = pattern.split_off(pos);
+        let at = |i: usize| col(rest_offset + clause.get(i).map_or(clause[0].1, |t| t.1));
+        let outcome = match clause.get(1) {
+            Some((Token::Word(w), _)) => match w.as_str() {
+                "fail" => Outcome::Fail,
+                "skip" => Outcome::Skip,
+                "error" => Outcome::Error,
+                "pass" => Outcome::Pass,
+                other => {
+                    return Err(self.err(no, at(1), format!("unknown outcome `{other}` after `else` (expected fail, skip, error or pass)"), full))
+                }
+            },
+            _ => {
+                return Err(self.err(no, at(1), "expected an outcome after `else`: fail, skip, error or pass", full))
+            }
+        };
+        let message = match clause.get(2) {
+            None => None,
+            Some((Token::Quoted(m), _)) => Some(m.clone()),
+            Some(_) => return Err(self.err(
+                no,
+                at(2),
+                "expected a quoted explanation after the outcome, e.g. \"STARTTLS not offered\"",
+                full,
+            )),
+        };
+        if clause.len() > 3 {
+            return Err(self.err(no, at(3), "unexpected text after the explanation", full));
+        }
+        if outcome != Outcome::Error && message.is_none() {
+            return Err(self.err(
+                no,
+                at(1),
+                format!(
+                    "`else {outcome}` needs a quoted explanation: it becomes the check's detail"
+                ),
+                full,
+            ));
+        }
+        Ok((pattern, Otherwise { outcome, message }))
+    }
+
+    fn expectation(
+        &mut self,
+        tokens: Vec<(Token, usize)>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<Action, ScenarioError> {
+        let at = |offset: usize| col(rest_offset + offset);
+        let end_col = col(rest_offset);
+        let Some(protocol) = self.meta.protocol else {
+            return Err(self.err(
+                no,
+                col(0),
+                "`protocol:` must be given before the first `S:`",
+                full,
+            ));
+        };
+        let mut words = tokens.into_iter().peekable();
+        let Some((first, first_off)) = words.next() else {
+            return Err(self.err(no, end_col, expectation_help(protocol), full));
+        };
+        let Token::Word(first) = first else {
+            return Err(self.err(no, at(first_off), expectation_help(protocol), full));
+        };
+        match first.as_str() {
+            "silence" => {
+                let duration = match words.next() {
+                    Some((Token::Word(d), off)) => parse_duration(&d).ok_or_else(|| {
+                        self.err(
+                            no,
+                            at(off),
+                            format!("`{d}` is not a duration; write e.g. `300ms` or `2s`"),
+                            full,
+                        )
+                    })?,
+                    _ => {
+                        return Err(self.err(
+                            no,
+                            at(first_off),
+                            "`silence` needs a duration, e.g. `S: silence 300ms`",
+                            full,
+                        ))
+                    }
+                };
+                self.no_more(words, no, &at, full)?;
+                return Ok(Action::Silence(duration));
+            }
+            "close" => {
+                self.no_more(words, no, &at, full)?;
+                return Ok(Action::Close);
+            }
+            _ => {}
+        }
+        let mut written = first.clone();
+        let tag = if protocol == Protocol::Imap {
+            let tag = match first.as_str() {
+                "*" => TagPattern::Untagged,
+                "+" => TagPattern::Continuation,
+                t => TagPattern::Tagged(self.template(t, no, at(first_off), full)?),
+            };
+            Some(tag)
+        } else {
+            None
+        };
+        let status_word = if tag.is_some() {
+            match words.peek() {
+                Some((Token::Word(_), _)) if tag != Some(TagPattern::Continuation) => words.next(),
+                _ if tag == Some(TagPattern::Continuation) => None,
+                _ => {
+                    return Err(self.err(
+                        no,
+                        at(first_off),
+                        "an IMAP expectation is `S: TAG STATUS`, e.g. `S: ${tag}1 OK` or `S: * OK`",
+                        full,
+                    ))
+                }
+            }
+        } else {
+            Some((Token::Word(first.clone()), first_off))
+        };
+        let mut status = Vec::new();
+        if let Some((Token::Word(word), off)) = status_word {
+            if tag.is_some() {
+                written = format!("{written} {word}");
+            }
+            for alt in word.split('|') {
+                status.push(parse_status(protocol, alt).ok_or_else(|| {
+                    self.err(
+                        no,
+                        at(off),
+                        format!("`{alt}` is not a status: {}", expectation_help(protocol)),
+                        full,
+                    )
+                })?);
+            }
+        }
+        let text = match words.next() {
+            None => None,
+            Some((Token::Regex(r), off)) => {
+                written = format!("{written} /{r}/");
+                Some(regex::Regex::new(&r).map_err(|e| {
+                    self.err(
+                        no,
+                        at(off),
+                        format!("bad regex: {}", e.to_string().lines().last().unwrap_or("")),
+                        full,
+                    )
+                })?)
+            }
+            Some((_, off)) => {
+                return Err(self.err(
+                    no,
+                    at(off),
+                    "expected a /regex/ on the reply text, `else`, or the end of the line",
+                    full,
+                ))
+            }
+        };
+        self.no_more(words, no, &at, full)?;
+        Ok(Action::Expect(ReplyPattern {
+            tag,
+            status,
+            text,
+            written,
+        }))
+    }
+
+    fn capability(
+        &mut self,
+        tokens: Vec<(Token, usize)>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<Action, ScenarioError> {
+        let at = |offset: usize| col(rest_offset + offset);
+        let mut words = tokens.into_iter();
+        let help =
+            "a capability test is `CAP: has KEYWORD [PARAM]` or `CAP: lacks KEYWORD [PARAM]`";
+        let present = match words.next() {
+            Some((Token::Word(w), _)) if w == "has" => true,
+            Some((Token::Word(w), _)) if w == "lacks" => false,
+            Some((_, off)) => return Err(self.err(no, at(off), help, full)),
+            None => return Err(self.err(no, col(rest_offset), help, full)),
+        };
+        let keyword = match words.next() {
+            Some((Token::Word(w), _)) => w,
+            Some((_, off)) => return Err(self.err(no, at(off), help, full)),
+            None => return Err(self.err(no, col(rest_offset + 1), help, full)),
+        };
+        let param = match words.next() {
+            Some((Token::Word(w), _)) => Some(w),
+            Some((_, off)) => return Err(self.err(no, at(off), help, full)),
+            None => None,
+        };
+        self.no_more(words, no, &at, full)?;
+        Ok(Action::Capability {
+            present,
+            keyword,
+            param,
+        })
+    }
+
+    fn no_more(
+        &self,
+        mut words: impl Iterator<Item = (Token, usize)>,
+        no: usize,
+        at: &dyn Fn(usize) -> usize,
+        full: &str,
+    ) -> Result<(), ScenarioError> {
+        match words.next() {
+            None => Ok(()),
+            Some((_, off)) => Err(self.err(
+                no,
+                at(off),
+                "unexpected text; expected `else` or the end of the line",
+                full,
+            )),
+        }
+    }
+
+    /// Decodes escapes and `${var}` references.
+    fn template(
+        &mut self,
+        text: &str,
+        no: usize,
+        column: usize,
+        full: &str,
+    ) -> Result<Template, ScenarioError> {
+        let mut pieces = Vec::new();
+        let mut bytes = Vec::new();
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let mut i = 0;
+        let char_col = |i: usize| column + i;
+        while i < chars.len() {
+            let (_, c) = chars[i];
+            match c {
+                '\\' => {
+                    let next = chars.get(i + 1).map(|&(_, c)| c);
+                    let decoded: u8 =
+                        match next {
+                            Some('r') => b'\r',
+                            Some('n') => b'\n',
+                            Some('t') => b'\t',
+                            Some('0') => 0,
+                            Some('\\') => b'\\',
+                            Some('$') => b'$',
+                            Some('x') => {
+                                let hex: String =
+                                    chars.iter().skip(i + 2).take(2).map(|&(_, c)| c).collect();
+                                let value = (hex.len() == 2)
+                                    .then(|| u8::from_str_radix(&hex, 16).ok())
+                                    .flatten()
+                                    .ok_or_else(|| {
+                                        self.err(
+                                            no,
+                                            char_col(i),
+                                            "`\\x` needs two hex digits, e.g. `\\x00`",
+                                            full,
+                                        )
+                                    })?;
+                                bytes.push(value);
+                                i += 4;
+                                continue;
+                            }
+                            _ => return Err(self.err(
+                                no,
+                                char_col(i),
+                                "unknown escape; expected \\r, \\n, \\t, \\0, \\xNN, \\\\ or \\$",
+                                full,
+                            )),
+                        };
+                    bytes.push(decoded);
+                    i += 2;
+                }
+                '$' if chars.get(i + 1).map(|&(_, c)| c) == Some('{') => {
+                    let close = chars[i..]
+                        .iter()
+                        .position(|&(_, c)| c == '}')
+                        .map(|p| p + i);
+                    let Some(close) = close else {
+                        return Err(self.err(no, char_col(i), "`${` is not closed with `}`", full));
+                    };
+                    let name: String = chars[i + 2..close].iter().map(|&(_, c)| c).collect();
+                    let var = Var::ALL
+                        .iter()
+                        .find(|(_, n)| *n == name)
+                        .map(|(v, _)| *v)
+                        .ok_or_else(|| {
+                            let names: Vec<_> =
+                                Var::ALL.iter().map(|(_, n)| format!("${{{n}}}")).collect();
+                            self.err(
+                                no,
+                                char_col(i),
+                                format!(
+                                    "unknown variable `${{{name}}}`; expected one of {}",
+                                    names.join(", ")
+                                ),
+                                full,
+                            )
+                        })?;
+                    self.vars_used.push((var, no, char_col(i)));
+                    if !bytes.is_empty() {
+                        pieces.push(Piece::Bytes(std::mem::take(&mut bytes)));
+                    }
+                    pieces.push(Piece::Var(var));
+                    i = close + 1;
+                }
+                c => {
+                    let mut buf = [0u8; 4];
+                    bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 1;
+                }
+            }
+        }
+        if !bytes.is_empty() {
+            pieces.push(Piece::Bytes(bytes));
+        }
+        Ok(Template(pieces))
+    }
+
+    fn finish(self) -> Result<Scenario, ScenarioError> {
+        let whole = |message: String| ScenarioError {
+            source_name: self.source_name.to_string(),
+            line: 1,
+            column: 1,
+            message,
+            text: None,
+        };
+        let meta = &self.meta;
+        let missing: Vec<&str> = [
+            ("id", meta.id.is_none()),
+            ("title", meta.title.is_none()),
+            ("protocol", meta.protocol.is_none()),
+            ("severity", meta.severity.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(k, missing)| missing.then_some(k))
+        .collect();
+        if !missing.is_empty() {
+            return Err(whole(format!("missing metadata: {}", missing.join(", "))));
+        }
+        let (id, protocol) = (
+            meta.id.clone().unwrap_or_default(),
+            meta.protocol.unwrap_or(Protocol::Smtp),
+        );
+        if id.split('.').next() != Some(protocol.name()) {
+            return Err(whole(format!(
+                "id `{id}` must start with its protocol, `{protocol}.`"
+            )));
+        }
+        if let Some((var, line, column)) =
+            self.vars_used.iter().find(|(v, ..)| v.needs_credentials())
+        {
+            if !meta.needs.credentials {
+                let name = Var::ALL
+                    .iter()
+                    .find(|(v, _)| v == var)
+                    .map_or("", |(_, n)| n);
+                return Err(ScenarioError {
+                    source_name: self.source_name.to_string(),
+                    line: *line,
+                    column: *column,
+                    message: format!("`${{{name}}}` is used but the scenario does not declare `needs: credentials`"),
+                    text: None,
+                });
+            }
+        }
+        if !self
+            .steps
+            .iter()
+            .any(|s| s.otherwise.outcome == Outcome::Fail)
+        {
+            return Err(whole(
+                "this scenario can never fail: no step says `else fail \"...\"`".into(),
+            ));
+        }
+        Ok(Scenario {
+            source: self.source_name.to_string(),
+            meta: Meta {
+                id,
+                title: meta.title.clone().unwrap_or_default(),
+                protocol,
+                severity: meta.severity.unwrap_or(Severity::Info),
+                references: meta.references.clone(),
+                needs: meta.needs,
+                pass_detail: meta.pass_detail.clone(),
+            },
+            steps: self.steps,
+        })
+    }
+}
+
+/// `C:`-style heads end at the colon or plus; bare words end at whitespace.
+fn split_head(body: &str) -> (&str, &str, usize) {
+    for head in ["RAW+", "C+"] {
+        if let Some(rest) = body.strip_prefix(head) {
+            let offset = head.len() + (rest.len() - rest.trim_start_matches(' ').len()).min(1);
+            return (head, &body[offset..], offset);
+        }
+    }
+    let end = body
+        .find(|c: char| c == ':' || c.is_whitespace())
+        .map(|i| if body[i..].starts_with(':') { i + 1 } else { i })
+        .unwrap_or(body.len());
+    let head = &body[..end];
+    let rest = &body[end..];
+    // One space after the head separates; anything further is data (C: lines keep it).
+    let offset = end + usize::from(rest.starts_with(' '));
+    (head, &body[offset..], offset)
+}
+
+fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, (usize, String)> {
+    let mut tokens = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b' ' | b'\t' => i += 1,
+            quote @ (b'"' | b'/') => {
+                let start = i;
+                let mut out = String::new();
+                i += 1;
+                let mut closed = false;
+                while i < bytes.len() {
+                    let c = text[i..].chars().next().unwrap_or('\0');
+                    if c == '\\' && text[i + 1..].starts_with(quote as char) {
+                        out.push(quote as char);
+                        i += 2;
+                    } else if c as u32 == u32::from(quote) {
+                        closed = true;
+                        i += 1;
+                        break;
+                    } else {
+                        out.push(c);
+                        i += c.len_utf8();
+                    }
+                }
+                if !closed {
+                    let what = if quote == b'"' {
+                        "quoted text"
+                    } else {
+                        "regex"
+                    };
+                    return Err((
+                        start,
+                        format!("{what} is not closed with `{}`", quote as char),
+                    ));
+                }
+                tokens.push((
+                    if quote == b'"' {
+                        Token::Quoted(out)
+                    } else {
+                        Token::Regex(out)
+                    },
+                    start,
+                ));
+            }
+            _ => {
+                let start = i;
+                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t') {
+                    i += 1;
+                }
+                tokens.push((Token::Word(text[start..i].to_string()), start));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+fn parse_status(protocol: Protocol, text: &str) -> Option<StatusPattern> {
+    match protocol {
+        Protocol::Smtp => {
+            let b = text.as_bytes();
+            if b.len() != 3 || !(b'2'..=b'5').contains(&b[0]) {
+                return None;
+            }
+            let mut digits = [None; 3];
+            for (slot, &c) in digits.iter_mut().zip(b) {
+                *slot = match c {
+                    b'0'..=b'9' => Some(c - b'0'),
+                    b'x' | b'X' => None,
+                    _ => return None,
+                };
+            }
+            Some(StatusPattern::Code(digits))
+        }
+        Protocol::Imap => ["OK", "NO", "BAD", "PREAUTH", "BYE"]
+            .contains(&text)
+            .then(|| StatusPattern::Word(text.into())),
+        Protocol::Pop3 => ["+OK", "-ERR"]
+            .contains(&text)
+            .then(|| StatusPattern::Word(text.into())),
+    }
+}
+
+fn expectation_help(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Smtp => "an SMTP expectation is a reply code such as `250`, `2xx` or `530|538`, optionally followed by /regex/",
+        Protocol::Imap => "an IMAP expectation is `TAG STATUS` such as `${tag}1 OK`, `* OK` or `+`, optionally followed by /regex/",
+        Protocol::Pop3 => "a POP3 expectation is `+OK` or `-ERR`, optionally followed by /regex/",
+    }
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')?
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
+}

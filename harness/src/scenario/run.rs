@@ -1,0 +1,388 @@
+//! The scenario interpreter: runs a [`Scenario`] against one endpoint on its own
+//! connection and turns what happened into a verdict with a one-line detail.
+
+use super::ast::*;
+use crate::checks::CheckContext;
+use crate::report::model::Outcome;
+use crate::session::answer::pop3_is_multi_line;
+use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Waited, Want};
+use crate::target::{Protocol, TlsMode};
+use crate::wire::Capabilities;
+use regex::Regex;
+use std::collections::VecDeque;
+
+/// How a scenario ended: its outcome and the detail line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// One line: why.
+    pub detail: String,
+}
+
+impl Verdict {
+    fn new(outcome: Outcome, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Whether the scenario applies to this endpoint and user; `Some` is the skip reason.
+pub fn skip_reason(scenario: &Scenario, ctx: &CheckContext) -> Option<String> {
+    if scenario.meta.needs.starttls && ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit {
+        return Some(format!(
+            "{} is an implicit-TLS endpoint: STARTTLS does not apply",
+            ctx.endpoint.scheme
+        ));
+    }
+    if scenario.meta.needs.credentials && ctx.credentials.is_none() {
+        return Some(
+            "needs credentials: give them in the URL (smtp://user:pass@host) or with --user/--password"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Runs the scenario; the transcript holds every byte of the session.
+pub async fn run(
+    scenario: &Scenario,
+    ctx: &CheckContext,
+    mut transcript: Transcript,
+) -> (Verdict, Transcript) {
+    if let Some(reason) = skip_reason(scenario, ctx) {
+        return (Verdict::new(Outcome::Skip, reason), transcript);
+    }
+    if let Some(creds) = &ctx.credentials {
+        for secret in secret_forms(&creds.user, &creds.password) {
+            transcript.add_secret(secret);
+        }
+    }
+    let implicit = ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit;
+    let conn = match Connection::connect(
+        &ctx.endpoint.host,
+        ctx.endpoint.port,
+        implicit,
+        ctx.session.clone(),
+        transcript,
+    )
+    .await
+    {
+        Ok(conn) => conn,
+        Err((e, transcript)) => return (Verdict::new(Outcome::Error, e.to_string()), transcript),
+    };
+    let mut interpreter = Interpreter {
+        scenario,
+        ctx,
+        conn,
+        tag: fresh_tag(),
+        capabilities: None,
+        pending: VecDeque::new(),
+    };
+    let verdict = match interpreter.steps().await {
+        Ok(()) => Verdict::new(
+            Outcome::Pass,
+            scenario
+                .meta
+                .pass_detail
+                .clone()
+                .unwrap_or_else(|| "every expectation of the scenario was met".into()),
+        ),
+        Err(verdict) => verdict,
+    };
+    let mut transcript = interpreter.conn.into_transcript();
+    transcript.note(format!("verdict: {} — {}", verdict.outcome, verdict.detail));
+    (verdict, transcript)
+}
+
+struct Interpreter<'a> {
+    scenario: &'a Scenario,
+    ctx: &'a CheckContext,
+    conn: Connection,
+    tag: String,
+    /// What the server last advertised; `None` until it says, and again after TLS
+    /// starts, so a script can never judge stale pre-TLS capabilities by accident.
+    capabilities: Option<Capabilities>,
+    /// Command lines sent and not yet answered (SMTP, POP3), oldest first.
+    pending: VecDeque<String>,
+}
+
+impl Interpreter<'_> {
+    async fn steps(&mut self) -> Result<(), Verdict> {
+        for step in &self.scenario.steps {
+            match &step.action {
+                Action::Send(parts) => self.send(step, parts).await?,
+                Action::Expect(pattern) => self.expect(step, pattern).await?,
+                Action::Capability {
+                    present,
+                    keyword,
+                    param,
+                } => self.capability(step, *present, keyword, param.as_deref())?,
+                Action::StartTls => self.start_tls(step).await?,
+                Action::Silence(wait) => match self.conn.wait_for_bytes(*wait).await {
+                    Ok(Waited::Quiet) => {}
+                    Ok(Waited::Closed) => {
+                        self.note("the server closed the connection, sending nothing")
+                    }
+                    Ok(Waited::Spoke(bytes)) => {
+                        return Err(self.unmet(
+                            step,
+                            &format!("silence for {} ms", wait.as_millis()),
+                            &format!("the server sent {}", quote(&bytes)),
+                        ))
+                    }
+                    Err(e) => return Err(self.trouble(step, "silence", e)),
+                },
+                Action::Close => match self.conn.wait_for_bytes(self.conn.timeout()).await {
+                    Ok(Waited::Closed) => {}
+                    Ok(Waited::Quiet) => {
+                        return Err(Verdict::new(
+                            Outcome::Error,
+                            format!(
+                                "the server did not close the connection within {} ms (line {})",
+                                self.conn.timeout().as_millis(),
+                                step.line
+                            ),
+                        ))
+                    }
+                    Ok(Waited::Spoke(bytes)) => {
+                        return Err(self.unmet(
+                            step,
+                            "the server to close the connection",
+                            &format!("it sent {}", quote(&bytes)),
+                        ))
+                    }
+                    Err(e) => return Err(self.trouble(step, "the server to close", e)),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, step: &Step, parts: &[Template]) -> Result<(), Verdict> {
+        let mut bytes = Vec::new();
+        for part in parts {
+            self.expand(part, &mut bytes);
+        }
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(line).trim().to_string();
+            if !line.is_empty() {
+                self.pending.push_back(line);
+            }
+        }
+        self.conn
+            .send_segment(&bytes)
+            .await
+            .map_err(|e| self.trouble(step, "the server to take our command", e))
+    }
+
+    async fn expect(&mut self, step: &Step, pattern: &ReplyPattern) -> Result<(), Verdict> {
+        let protocol = self.scenario.meta.protocol;
+        let answered = self.pending.pop_front();
+        let want = match (protocol, &pattern.tag) {
+            (Protocol::Smtp, _) => Want::SmtpReply,
+            (Protocol::Pop3, _) => Want::Pop3 {
+                multi_line: answered.as_deref().is_some_and(pop3_is_multi_line),
+            },
+            (Protocol::Imap, Some(TagPattern::Tagged(_))) => Want::ImapCompletion,
+            (Protocol::Imap, _) => Want::ImapNext,
+        };
+        let answer = match read_answer(&mut self.conn, protocol, &want).await {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.trouble(step, &pattern.written, e)),
+        };
+        let answered_ehlo = answered.as_deref().is_some_and(|line| {
+            line.split_ascii_whitespace()
+                .next()
+                .is_some_and(|verb| verb.eq_ignore_ascii_case("EHLO"))
+        });
+        if protocol != Protocol::Smtp || answered_ehlo {
+            if let Some(caps) = &answer.capabilities {
+                self.capabilities = Some(caps.clone());
+            }
+        }
+        if self.matches(pattern, &answer) {
+            Ok(())
+        } else {
+            let expected = pattern.written.replace("${tag}", &self.tag);
+            Err(self.unmet(
+                step,
+                &format!("`{expected}`"),
+                &format!("the server answered `{}`", answer.summary()),
+            ))
+        }
+    }
+
+    fn matches(&self, pattern: &ReplyPattern, answer: &Answer) -> bool {
+        let tag_ok = match &pattern.tag {
+            None => true,
+            Some(TagPattern::Untagged) => answer.tag.as_deref() == Some("*"),
+            Some(TagPattern::Continuation) => answer.tag.as_deref() == Some("+"),
+            Some(TagPattern::Tagged(template)) => {
+                let mut tag = Vec::new();
+                self.expand(template, &mut tag);
+                answer.tag.as_deref().map(str::as_bytes) == Some(tag.as_slice())
+            }
+        };
+        let status_ok = pattern.status.is_empty()
+            || pattern.status.iter().any(|status| match status {
+                StatusPattern::Code(_) => answer
+                    .status
+                    .parse()
+                    .is_ok_and(|code| status.matches_code(code)),
+                StatusPattern::Word(word) => answer.status.eq_ignore_ascii_case(word),
+            });
+        let text_ok = pattern
+            .text
+            .as_ref()
+            .is_none_or(|re: &Regex| re.is_match(&answer.text));
+        tag_ok && status_ok && text_ok
+    }
+
+    fn capability(
+        &mut self,
+        step: &Step,
+        present: bool,
+        keyword: &str,
+        param: Option<&str>,
+    ) -> Result<(), Verdict> {
+        let wanted = format!(
+            "{} {keyword}{}",
+            if present { "has" } else { "lacks" },
+            param.map(|p| format!(" {p}")).unwrap_or_default()
+        );
+        let Some(caps) = &self.capabilities else {
+            return Err(Verdict::new(
+                Outcome::Error,
+                format!(
+                    "line {}: `CAP: {wanted}` but no capabilities were received since the connection or TLS started",
+                    step.line
+                ),
+            ));
+        };
+        if caps.has(keyword, param) == present {
+            return Ok(());
+        }
+        let advertised = if caps.is_empty() {
+            "nothing".to_string()
+        } else {
+            caps.to_string()
+        };
+        Err(self.unmet(
+            step,
+            &format!("`{wanted}`"),
+            &format!("the server advertised {advertised}"),
+        ))
+    }
+
+    async fn start_tls(&mut self, step: &Step) -> Result<(), Verdict> {
+        match self.conn.start_tls().await {
+            Ok(early) if early.is_empty() => {
+                self.capabilities = None;
+                if !self.pending.is_empty() {
+                    // Whatever was pipelined behind STARTTLS must die with the plaintext session.
+                    self.pending.clear();
+                }
+                Ok(())
+            }
+            Ok(early) => Err(self.unmet(
+                step,
+                "a TLS handshake right after the go-ahead",
+                &format!(
+                    "the server sent {} of plaintext after its STARTTLS reply",
+                    quote(&early)
+                ),
+            )),
+            Err(e) => Err(self.trouble(step, "a TLS handshake", e)),
+        }
+    }
+
+    /// An expectation the server did not meet: the script's `else` decides.
+    fn unmet(&self, step: &Step, expected: &str, got: &str) -> Verdict {
+        let detail = match &step.otherwise.message {
+            Some(message) => format!("{message} (expected {expected}; {got})"),
+            None => format!("line {}: expected {expected}; {got}", step.line),
+        };
+        Verdict::new(step.otherwise.outcome, detail)
+    }
+
+    /// A session error: the harness's own trouble is `error` whatever the script says;
+    /// what the server did (closing, a malformed answer, a failed handshake) is judged.
+    fn trouble(&self, step: &Step, expected: &str, e: SessionError) -> Verdict {
+        if e.is_harness_trouble() {
+            Verdict::new(
+                Outcome::Error,
+                format!("{e} (line {}, expecting {expected})", step.line),
+            )
+        } else {
+            self.unmet(step, expected, &e.to_string())
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        self.conn.transcript_mut().note(text);
+    }
+
+    fn expand(&self, template: &Template, out: &mut Vec<u8>) {
+        let creds = self.ctx.credentials.as_ref();
+        for piece in &template.0 {
+            match piece {
+                Piece::Bytes(bytes) => out.extend_from_slice(bytes),
+                Piece::Var(var) => out.extend_from_slice(match var {
+                    Var::Host => self.ctx.endpoint.host.as_bytes(),
+                    Var::Client => self.ctx.client_name.as_bytes(),
+                    Var::User => creds.map_or(&b""[..], |c| c.user.as_bytes()),
+                    Var::Password => creds.map_or(&b""[..], |c| c.password.as_bytes()),
+                    Var::Tag => self.tag.as_bytes(),
+                }),
+            }
+        }
+    }
+}
+
+/// The password and the encodings it travels in (SASL PLAIN, LOGIN), so none of
+/// them lands in a transcript.
+fn secret_forms(user: &str, password: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    vec![
+        password.to_string(),
+        b64(password),
+        b64(&format!("\0{user}\0{password}")),
+        b64(&format!("{user}\0{user}\0{password}")),
+    ]
+}
+
+/// A short random IMAP tag prefix, fresh for each check, so replies of one run can
+/// never be mistaken for another's.
+fn fresh_tag() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..4)
+        .map(|i| {
+            if i == 0 {
+                rng.gen_range(b'a'..=b'z') as char
+            } else {
+                let c = rng.gen_range(0..36u8);
+                (if c < 10 { b'0' + c } else { b'a' + c - 10 }) as char
+            }
+        })
+        .collect()
+}
+
+/// Bytes for a detail line: escaped, and cut so a detail stays one readable line.
+fn quote(bytes: &[u8]) -> String {
+    const MAX: usize = 80;
+    let text = crate::session::transcript::escape_bytes(bytes)
+        .replace('\r', "\\r")
+        .replace('\n', "\\n");
+    let cut: String = text.chars().take(MAX).collect();
+    let ellipsis = if text.chars().count() > MAX {
+        "..."
+    } else {
+        ""
+    };
+    format!("{} byte(s) \"{cut}{ellipsis}\"", bytes.len())
+}

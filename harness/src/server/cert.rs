@@ -1,0 +1,52 @@
+//! The server's TLS identity: a fresh self-signed certificate per start and
+//! the rustls configuration that serves it.
+
+use std::sync::Arc;
+
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// A leaf certificate and its private key.
+pub(crate) struct Identity {
+    /// The DER certificate, also handed out by `RunningServer::certificate_der`.
+    pub(crate) cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// Makes a self-signed certificate for `hostname`, `localhost` and
+/// 127.0.0.1, so clients can verify by any of the names they are likely to
+/// dial once they trust (or pin) the certificate.
+pub(crate) fn generate(hostname: &str) -> Result<Identity, rcgen::Error> {
+    let mut names = vec![hostname.to_owned()];
+    for extra in ["localhost", "127.0.0.1"] {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(extra)) {
+            names.push(extra.to_owned());
+        }
+    }
+    let mut params = CertificateParams::new(names)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, hostname);
+    params.distinguished_name = dn;
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(Identity {
+        cert: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+    })
+}
+
+/// Builds a rustls server configuration offering TLS 1.2 and 1.3.
+///
+/// The ring provider is passed explicitly rather than relying on the process
+/// default, so this works whatever other crypto providers the final binary
+/// links in.
+pub(crate) fn server_config(
+    identity: &Identity,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())?;
+    Ok(Arc::new(config))
+}

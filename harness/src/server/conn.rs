@@ -1,0 +1,173 @@
+//! One client connection: a byte stream that is plain TCP or TLS (possibly
+//! TLS inside TLS), a bounded CRLF line reader over it with an idle deadline
+//! on every read, and the in-place STARTTLS upgrade.
+//!
+//! The read buffer lives here rather than in a `BufReader` because what
+//! happens to it at the upgrade is exactly what the `starttls-injection` flaw
+//! is about.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+/// Longest command line accepted, without its CRLF.
+pub(crate) const MAX_LINE: usize = 4096;
+
+/// How much is asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+
+/// How long a closing session waits for its TLS close_notify to be written;
+/// short because the peer may already be gone.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Any stream a session can run over; boxed so a TLS stream can itself be
+/// wrapped in TLS again (the `stale-capabilities` flaw tries exactly that).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// What a read produced.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// A complete line (CRLF removed) or the bytes asked for.
+    Data(Vec<u8>),
+    /// The line exceeded [`MAX_LINE`]; the session should say so and close.
+    TooLong,
+    /// Nothing arrived within the idle deadline.
+    TimedOut,
+    /// The peer closed the connection or the transport failed.
+    Closed,
+}
+
+/// A client connection with its read buffer.
+pub(crate) struct Conn {
+    /// `None` only after a failed upgrade or after [`Conn::close`].
+    io: Option<Box<dyn Io>>,
+    tls: bool,
+    buf: Vec<u8>,
+    acceptor: TlsAcceptor,
+    idle: Duration,
+}
+
+impl Conn {
+    /// Wraps an accepted stream; `tls` says whether it is already encrypted.
+    pub(crate) fn new(io: Box<dyn Io>, tls: bool, acceptor: TlsAcceptor, idle: Duration) -> Self {
+        Conn {
+            io: Some(io),
+            tls,
+            buf: Vec::with_capacity(READ_CHUNK),
+            acceptor,
+            idle,
+        }
+    }
+
+    /// Whether the session is protected by TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Reads one CRLF-terminated line. A bare LF does not end a line, so that
+    /// DATA can only be ended by `CRLF.CRLF` and never by a smuggled `LF.LF`.
+    pub(crate) async fn read_line(&mut self) -> Input {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                if pos > MAX_LINE {
+                    self.buf.clear();
+                    return Input::TooLong;
+                }
+                let mut line: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                line.truncate(pos);
+                return Input::Data(line);
+            }
+            // One extra byte of slack: the CR of a maximal line may have
+            // arrived without its LF.
+            if self.buf.len() > MAX_LINE + 1 {
+                self.buf.clear();
+                return Input::TooLong;
+            }
+            if let Some(end) = self.fill().await {
+                return end;
+            }
+        }
+    }
+
+    /// Reads exactly `n` bytes (an IMAP literal); callers bound `n`.
+    pub(crate) async fn read_exact(&mut self, n: usize) -> Input {
+        while self.buf.len() < n {
+            if let Some(end) = self.fill().await {
+                return end;
+            }
+        }
+        Input::Data(self.buf.drain(..n).collect())
+    }
+
+    /// Reads more bytes into the buffer; `Some` means the session is over.
+    async fn fill(&mut self) -> Option<Input> {
+        let Some(io) = self.io.as_mut() else {
+            return Some(Input::Closed);
+        };
+        self.buf.reserve(READ_CHUNK);
+        match timeout(self.idle, io.read_buf(&mut self.buf)).await {
+            Err(_) => Some(Input::TimedOut),
+            Ok(Ok(0)) | Ok(Err(_)) => Some(Input::Closed),
+            Ok(Ok(_)) => None,
+        }
+    }
+
+    /// Writes and flushes `data`, giving up after the idle deadline so a
+    /// client that never reads cannot pin the session forever.
+    pub(crate) async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        let io = self
+            .io
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let write = async {
+            io.write_all(data).await?;
+            io.flush().await
+        };
+        match timeout(self.idle, write).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        }
+    }
+
+    /// Sends `line` followed by CRLF.
+    pub(crate) async fn send_line(&mut self, line: &str) -> io::Result<()> {
+        let mut data = Vec::with_capacity(line.len() + 2);
+        data.extend_from_slice(line.as_bytes());
+        data.extend_from_slice(b"\r\n");
+        self.send(&data).await
+    }
+
+    /// Runs the server side of a TLS handshake over the current stream.
+    ///
+    /// Unless `keep_buffered`, whatever was already read past the STARTTLS
+    /// line is thrown away: it arrived in plaintext and must not be executed
+    /// as if it had been protected (CVE-2011-0411). On error the connection
+    /// is unusable and the session must end.
+    pub(crate) async fn start_tls(&mut self, keep_buffered: bool) -> io::Result<()> {
+        if !keep_buffered {
+            self.buf.clear();
+        }
+        let io = self
+            .io
+            .take()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let tls = timeout(self.idle, self.acceptor.accept(io))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        self.io = Some(Box::new(tls));
+        self.tls = true;
+        Ok(())
+    }
+
+    /// Shuts the stream down, sending TLS close_notify where applicable.
+    pub(crate) async fn close(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            let _ = timeout(CLOSE_GRACE, io.shutdown()).await;
+        }
+    }
+}

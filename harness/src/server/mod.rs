@@ -1,0 +1,359 @@
+//! The `mailtls` reference server: SMTP, IMAP and POP3, each with STARTTLS
+//! and with implicit TLS, correct by default and deliberately flawed on
+//! request so that every harness check can be shown to both pass and fail.
+//!
+//! This module holds the public API and the listeners; the protocols live in
+//! `smtp`, `imap` and `pop3`, all running over `conn::Conn`.
+
+mod cert;
+mod conn;
+mod flaws;
+mod imap;
+mod pop3;
+mod sasl;
+mod smtp;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+pub use flaws::{Flaw, Flaws, UnknownFlaw};
+
+use conn::Conn;
+
+/// How long any read (or write, or handshake) in a session may take before
+/// the server gives up on the client.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the server is set up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The flaws to switch on; empty for the correct server.
+    pub flaws: Flaws,
+    /// The address all six listeners bind to.
+    pub bind: IpAddr,
+    /// The name in greetings and in the certificate.
+    pub hostname: String,
+    /// The only account that can authenticate (also an accepted SMTP recipient).
+    pub user: String,
+    /// That account's password.
+    pub password: String,
+    /// The port of each listener.
+    pub ports: Ports,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            flaws: Flaws::default(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            hostname: "mail.mailtls.test".to_owned(),
+            user: "mailtls".to_owned(),
+            password: "mailtls-secret".to_owned(),
+            ports: Ports::default(),
+        }
+    }
+}
+
+/// The port of each listener; 0 lets the OS pick a free one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ports {
+    /// SMTP with STARTTLS.
+    pub smtp: u16,
+    /// SMTP over implicit TLS.
+    pub smtps: u16,
+    /// IMAP with STARTTLS.
+    pub imap: u16,
+    /// IMAP over implicit TLS.
+    pub imaps: u16,
+    /// POP3 with STLS.
+    pub pop3: u16,
+    /// POP3 over implicit TLS.
+    pub pop3s: u16,
+}
+
+/// Where one listener ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// One of `smtp`, `smtps`, `imap`, `imaps`, `pop3`, `pop3s`.
+    pub scheme: &'static str,
+    /// The bound address, with the real port when 0 was asked for.
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.addr)
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address that was asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The TLS configuration was rejected.
+    #[error("TLS configuration failed: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The certificate could not be made (for example, a hostname that is
+    /// not a valid DNS name).
+    #[error("certificate generation failed: {0}")]
+    Cert(#[from] rcgen::Error),
+}
+
+/// The protocol a listener speaks.
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Smtp,
+    Imap,
+    Pop3,
+}
+
+/// One of the six listeners.
+#[derive(Clone, Copy, Debug)]
+struct Listener {
+    scheme: &'static str,
+    protocol: Protocol,
+    implicit_tls: bool,
+    port: fn(&Ports) -> u16,
+}
+
+const LISTENERS: [Listener; 6] = [
+    Listener {
+        scheme: "smtp",
+        protocol: Protocol::Smtp,
+        implicit_tls: false,
+        port: |p| p.smtp,
+    },
+    Listener {
+        scheme: "smtps",
+        protocol: Protocol::Smtp,
+        implicit_tls: true,
+        port: |p| p.smtps,
+    },
+    Listener {
+        scheme: "imap",
+        protocol: Protocol::Imap,
+        implicit_tls: false,
+        port: |p| p.imap,
+    },
+    Listener {
+        scheme: "imaps",
+        protocol: Protocol::Imap,
+        implicit_tls: true,
+        port: |p| p.imaps,
+    },
+    Listener {
+        scheme: "pop3",
+        protocol: Protocol::Pop3,
+        implicit_tls: false,
+        port: |p| p.pop3,
+    },
+    Listener {
+        scheme: "pop3s",
+        protocol: Protocol::Pop3,
+        implicit_tls: true,
+        port: |p| p.pop3s,
+    },
+];
+
+/// What every session of one server shares.
+pub(crate) struct Shared {
+    pub(crate) flaws: Flaws,
+    pub(crate) hostname: String,
+    pub(crate) user: String,
+    pub(crate) password: String,
+    acceptor: TlsAcceptor,
+    idle: Duration,
+    /// The body of the last message accepted over SMTP, dot-unstuffed; the
+    /// server delivers nowhere, but tests need to see what it received.
+    pub(crate) last_message: Mutex<Option<Vec<u8>>>,
+}
+
+impl Shared {
+    fn conn(&self, io: Box<dyn conn::Io>, tls: bool) -> Conn {
+        Conn::new(io, tls, self.acceptor.clone(), self.idle)
+    }
+}
+
+/// A started server; dropping it aborts everything it runs.
+pub struct RunningServer {
+    endpoints: Vec<Endpoint>,
+    certificate: Vec<u8>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    /// Kept so tests can look at what sessions recorded.
+    #[cfg(test)]
+    shared: Arc<Shared>,
+}
+
+impl RunningServer {
+    /// Makes the certificate, binds all six listeners and spawns their accept
+    /// loops on the current tokio runtime.
+    pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+        Self::start_with_idle(config, IDLE_TIMEOUT).await
+    }
+
+    /// [`RunningServer::start`] with a different idle deadline, so tests need
+    /// not wait a minute.
+    pub(crate) async fn start_with_idle(
+        config: ServerConfig,
+        idle: Duration,
+    ) -> Result<RunningServer, ServerError> {
+        let identity = cert::generate(&config.hostname)?;
+        let tls = cert::server_config(&identity)?;
+        let shared = Arc::new(Shared {
+            flaws: config.flaws,
+            hostname: config.hostname,
+            user: config.user,
+            password: config.password,
+            acceptor: TlsAcceptor::from(tls),
+            idle,
+            last_message: Mutex::new(None),
+        });
+
+        // Bind everything before spawning anything, so a failed bind leaves
+        // nothing running behind the error.
+        let mut bound = Vec::with_capacity(LISTENERS.len());
+        let mut endpoints = Vec::with_capacity(LISTENERS.len());
+        for spec in LISTENERS {
+            let addr = SocketAddr::new(config.bind, (spec.port)(&config.ports));
+            let bind_error = |source| ServerError::Bind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let local = listener.local_addr().map_err(bind_error)?;
+            endpoints.push(Endpoint {
+                scheme: spec.scheme,
+                addr: local,
+            });
+            bound.push((listener, spec));
+        }
+
+        let (stop, _) = watch::channel(false);
+        let tasks = bound
+            .into_iter()
+            .map(|(listener, spec)| {
+                tokio::spawn(accept_loop(
+                    listener,
+                    spec,
+                    shared.clone(),
+                    stop.subscribe(),
+                ))
+            })
+            .collect();
+        Ok(RunningServer {
+            endpoints,
+            certificate: identity.cert.to_vec(),
+            tasks,
+            stop,
+            #[cfg(test)]
+            shared,
+        })
+    }
+
+    /// All six listeners, in the order smtp, smtps, imap, imaps, pop3, pop3s.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The address of the listener for `scheme`, if there is one.
+    pub fn endpoint(&self, scheme: &str) -> Option<SocketAddr> {
+        self.endpoints
+            .iter()
+            .find(|e| e.scheme == scheme)
+            .map(|e| e.addr)
+    }
+
+    /// The DER leaf certificate every TLS session presents.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.certificate
+    }
+
+    /// The body of the last message accepted over SMTP.
+    #[cfg(test)]
+    pub(crate) fn last_message(&self) -> Option<Vec<u8>> {
+        self.shared
+            .last_message
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Stops accepting and ends every open session, returning once all of
+    /// them are gone.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        // Aborting an accept loop drops its JoinSet, which aborts its sessions.
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts connections on one listener until told to stop, then ends the
+/// sessions it started.
+async fn accept_loop(
+    listener: TcpListener,
+    spec: Listener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    sessions.spawn(session(tcp, spec, shared.clone()));
+                }
+                // Usually fd exhaustion: back off instead of spinning, the
+                // listener itself is still fine.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    sessions.shutdown().await;
+}
+
+/// Runs one client from accept to close.
+async fn session(tcp: TcpStream, spec: Listener, shared: Arc<Shared>) {
+    // Replies are small and interactive; Nagle would only add latency.
+    let _ = tcp.set_nodelay(true);
+    let conn = if spec.implicit_tls {
+        match timeout(shared.idle, shared.acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => shared.conn(Box::new(tls), true),
+            _ => return,
+        }
+    } else {
+        shared.conn(Box::new(tcp), false)
+    };
+    match spec.protocol {
+        Protocol::Smtp => smtp::run(conn, shared).await,
+        Protocol::Imap => imap::run(conn, shared).await,
+        Protocol::Pop3 => pop3::run(conn, shared).await,
+    }
+}

@@ -1,0 +1,199 @@
+//! Reads one protocol answer off a connection and reduces it to what checks compare:
+//! a status (`250`, `OK`, `+OK`), an IMAP tag, the text, and any capabilities it carried.
+
+use super::conn::{Connection, SessionError};
+use crate::target::Protocol;
+use crate::wire::{imap, pop3, smtp, Capabilities};
+
+/// The most untagged IMAP responses read while waiting for one tagged completion;
+/// a server streaming untagged data forever must not keep a check alive forever.
+const MAX_UNTAGGED: usize = 1000;
+
+/// Which answer to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Want {
+    /// SMTP: the next reply (multi-line replies are one reply).
+    SmtpReply,
+    /// POP3: the next status line; with `multi_line`, a `+OK` is followed by a body.
+    Pop3 {
+        /// The command answered has a multi-line response (CAPA, LIST, RETR...).
+        multi_line: bool,
+    },
+    /// IMAP: the next response, whatever it is (a greeting, an untagged response).
+    ImapNext,
+    /// IMAP: untagged responses are gathered until a tagged completion or a
+    /// continuation request arrives; that one is the answer.
+    ImapCompletion,
+}
+
+/// One answer, reduced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `250`; `OK`/`NO`/`BAD`/`PREAUTH`/`BYE` or the untagged keyword; `+OK`/`-ERR`; `+`.
+    pub status: String,
+    /// IMAP: the tag, `*` for untagged, `+` for a continuation request.
+    pub tag: Option<String>,
+    /// The human text of the answer (all lines of an SMTP reply, joined with newlines).
+    pub text: String,
+    /// Capabilities the answer (or, for IMAP, the untagged responses before it) carried.
+    pub capabilities: Option<Capabilities>,
+}
+
+impl Answer {
+    /// One line for a check's detail: `250 2.0.0 Ok`, `a1 OK done`, `+OK ready`.
+    pub fn summary(&self) -> String {
+        let first = self.text.lines().next().unwrap_or("");
+        let head = match &self.tag {
+            Some(tag) if tag == "+" => "+".to_string(),
+            Some(tag) => format!("{tag} {}", self.status),
+            None => self.status.clone(),
+        };
+        let more = if self.text.lines().count() > 1 {
+            " ..."
+        } else {
+            ""
+        };
+        if first.is_empty() {
+            head
+        } else {
+            format!("{head} {first}{more}")
+        }
+    }
+}
+
+/// Reads the answer `want` describes.
+pub async fn read_answer(
+    conn: &mut Connection,
+    protocol: Protocol,
+    want: &Want,
+) -> Result<Answer, SessionError> {
+    match (protocol, want) {
+        (Protocol::Smtp, _) => {
+            let reply = conn
+                .read_decoded(smtp::Reply::decode, "an SMTP reply")
+                .await?
+                .value;
+            // Only an EHLO reply carries keywords; the caller knows which command this
+            // answered and keeps these only then.
+            let capabilities = (reply.code == 250).then(|| reply.capabilities());
+            Ok(Answer {
+                status: reply.code.to_string(),
+                tag: None,
+                text: reply.lines.join("\n"),
+                capabilities,
+            })
+        }
+        (Protocol::Pop3, Want::Pop3 { multi_line: true }) => {
+            let response = conn
+                .read_decoded(pop3::MultiLine::decode, "a multi-line POP3 response")
+                .await?
+                .value;
+            let ok = response.status == pop3::Status::Ok;
+            Ok(Answer {
+                status: pop3_status(response.status),
+                tag: None,
+                capabilities: ok.then(|| response.capabilities()),
+                text: std::iter::once(response.text.as_str())
+                    .chain(response.lines.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+        }
+        (Protocol::Pop3, _) => {
+            let line = conn
+                .read_decoded(pop3::Line::decode, "a POP3 response")
+                .await?
+                .value;
+            Ok(match line {
+                pop3::Line::Status(response) => Answer {
+                    status: pop3_status(response.status),
+                    tag: None,
+                    text: response.text,
+                    capabilities: None,
+                },
+                pop3::Line::Continuation(continuation) => Answer {
+                    status: "+".into(),
+                    tag: None,
+                    text: continuation.text,
+                    capabilities: None,
+                },
+            })
+        }
+        (Protocol::Imap, Want::ImapCompletion) => {
+            let mut capabilities = None;
+            for _ in 0..MAX_UNTAGGED {
+                let response = read_imap(conn).await?;
+                if let Some(caps) = response.capabilities() {
+                    capabilities = Some(caps);
+                }
+                if !matches!(response, imap::Response::Untagged(_)) {
+                    let mut answer = imap_answer(response);
+                    answer.capabilities = answer.capabilities.or(capabilities);
+                    return Ok(answer);
+                }
+            }
+            Err(SessionError::Decode(crate::wire::DecodeError::TooLong {
+                what: "run of untagged responses",
+                offset: 0,
+                limit: MAX_UNTAGGED,
+            }))
+        }
+        (Protocol::Imap, _) => Ok(imap_answer(read_imap(conn).await?)),
+    }
+}
+
+async fn read_imap(conn: &mut Connection) -> Result<imap::Response, SessionError> {
+    Ok(conn
+        .read_decoded(imap::Response::decode, "an IMAP response")
+        .await?
+        .value)
+}
+
+fn imap_answer(response: imap::Response) -> Answer {
+    let capabilities = response.capabilities();
+    let (tag, status, text) = match response {
+        imap::Response::Tagged {
+            tag, status, text, ..
+        } => (tag, status.to_string(), text),
+        imap::Response::Continuation { text } => ("+".into(), "+".into(), text),
+        imap::Response::Untagged(imap::Untagged::Status { status, text, .. }) => {
+            ("*".into(), status.to_string(), text)
+        }
+        imap::Response::Untagged(imap::Untagged::Capability(atoms)) => {
+            ("*".into(), "CAPABILITY".into(), atoms.join(" "))
+        }
+        imap::Response::Untagged(imap::Untagged::Data { line, .. }) => {
+            let keyword = line
+                .split_ascii_whitespace()
+                .find(|w| !w.bytes().all(|b| b.is_ascii_digit()))
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            ("*".into(), keyword, line)
+        }
+    };
+    Answer {
+        status,
+        tag: Some(tag),
+        text,
+        capabilities,
+    }
+}
+
+fn pop3_status(status: pop3::Status) -> String {
+    match status {
+        pop3::Status::Ok => "+OK".into(),
+        pop3::Status::Err => "-ERR".into(),
+    }
+}
+
+/// POP3 commands whose successful response is multi-line (RFC 1939, RFC 2449).
+pub fn pop3_is_multi_line(command_line: &str) -> bool {
+    let mut words = command_line.split_ascii_whitespace();
+    let verb = words.next().unwrap_or("").to_ascii_uppercase();
+    let has_arg = words.next().is_some();
+    match verb.as_str() {
+        "CAPA" | "RETR" | "TOP" => true,
+        "LIST" | "UIDL" => !has_arg,
+        _ => false,
+    }
+}

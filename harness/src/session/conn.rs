@@ -1,0 +1,429 @@
+//! A connection to a mail server that starts as plain TCP or implicit TLS and can be
+//! upgraded with STARTTLS. Sends are exact (one call, one segment); every read has a
+//! deadline; every byte goes to the transcript; bytes buffered at the moment of the
+//! upgrade are handed to the caller instead of being dropped or fed to TLS.
+
+use super::transcript::Transcript;
+use crate::tls::client::{permissive_config, server_name};
+use crate::wire::{DecodeError, Decoded, Limits};
+use rustls::pki_types::CertificateDer;
+use std::io;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// How big one socket read may be.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What a session needs to know beyond the address.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Deadline for connecting, for each read and for the TLS handshake.
+    pub timeout: Duration,
+    /// Caps on what the server may send.
+    pub limits: Limits,
+    /// The name sent in SNI and recorded; defaults to the target host.
+    pub server_name: Option<String>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            timeout: Duration::from_secs(5),
+            limits: Limits::default(),
+            server_name: None,
+        }
+    }
+}
+
+/// Why a session operation did not complete. The interpreter maps each to a
+/// verdict: trouble reaching or hearing the server is the harness's `error`;
+/// what the server did (close, malformed reply, failed handshake) is judged.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// TCP connect failed (refused, unreachable, bad address).
+    #[error("could not connect to {addr}: {source}")]
+    Connect {
+        /// host:port as given.
+        addr: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Nothing arrived (or could be sent) before the deadline.
+    #[error("timed out after {ms} ms waiting for {waiting_for}")]
+    Timeout {
+        /// The deadline that passed.
+        ms: u64,
+        /// What the session was waiting for.
+        waiting_for: String,
+    },
+    /// The server closed the connection.
+    #[error("server closed the connection while we waited for {waiting_for}")]
+    Closed {
+        /// What the session was waiting for.
+        waiting_for: String,
+    },
+    /// The server sent bytes the protocol grammar does not allow, or too many.
+    #[error("server sent an unreadable reply: {0}")]
+    Decode(#[from] DecodeError),
+    /// The TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    Handshake(String),
+    /// A socket error other than the above.
+    #[error("I/O error: {0}")]
+    Io(io::Error),
+}
+
+impl SessionError {
+    /// Whether this is the harness's trouble (timeout, refused, socket error) rather
+    /// than something the server did that a check can judge.
+    pub fn is_harness_trouble(&self) -> bool {
+        matches!(
+            self,
+            SessionError::Connect { .. } | SessionError::Timeout { .. } | SessionError::Io(_)
+        )
+    }
+}
+
+/// The TLS parameters a handshake settled on.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The server's certificate chain as sent, leaf first.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+}
+
+/// What happened while waiting for silence or for the server to close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    /// Nothing arrived and the connection is still open.
+    Quiet,
+    /// The server closed the connection.
+    Closed,
+    /// The server sent these bytes.
+    Spoke(Vec<u8>),
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the TCP stream is handed to the TLS connector, or after a failed upgrade.
+    Gone,
+}
+
+/// One connection to the server under test.
+pub struct Connection {
+    stream: Stream,
+    buf: Vec<u8>,
+    host: String,
+    options: SessionOptions,
+    tls: Option<TlsInfo>,
+    transcript: Transcript,
+}
+
+impl Connection {
+    /// Connects to `host:port`; with `implicit_tls`, does the TLS handshake at once.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        implicit_tls: bool,
+        options: SessionOptions,
+        mut transcript: Transcript,
+    ) -> Result<Connection, (SessionError, Transcript)> {
+        let addr = format!("{host}:{port}");
+        let deadline = Instant::now() + options.timeout;
+        let dial_host = host.trim_start_matches('[').trim_end_matches(']');
+        let tcp = match timeout_at(deadline, TcpStream::connect((dial_host, port))).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(source)) => {
+                transcript.note(format!("could not connect to {addr}: {source}"));
+                return Err((SessionError::Connect { addr, source }, transcript));
+            }
+            Err(_) => {
+                let err = SessionError::Timeout {
+                    ms: options.timeout.as_millis() as u64,
+                    waiting_for: format!("the TCP connection to {addr}"),
+                };
+                transcript.note(err.to_string());
+                return Err((err, transcript));
+            }
+        };
+        // Each send is meant to be one segment: no Nagle coalescing.
+        if let Err(e) = tcp.set_nodelay(true) {
+            return Err((SessionError::Io(e), transcript));
+        }
+        let peer = tcp
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| addr.clone());
+        transcript.note(format!("connected to {peer}"));
+        let mut conn = Connection {
+            stream: Stream::Plain(tcp),
+            buf: Vec::new(),
+            host: host.to_string(),
+            options,
+            tls: None,
+            transcript,
+        };
+        if implicit_tls {
+            if let Err(e) = conn.handshake().await {
+                return Err((e, conn.transcript));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// The transcript so far.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// The transcript, to add notes.
+    pub fn transcript_mut(&mut self) -> &mut Transcript {
+        &mut self.transcript
+    }
+
+    /// Ends the connection and returns its transcript.
+    pub fn into_transcript(self) -> Transcript {
+        self.transcript
+    }
+
+    /// TLS parameters, once TLS is up.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_ref()
+    }
+
+    /// The read deadline in force.
+    pub fn timeout(&self) -> Duration {
+        self.options.timeout
+    }
+
+    /// Sends `bytes` in one write and one flush, so that (with TCP_NODELAY, and below
+    /// the MSS) they leave in one TCP segment, or in one TLS record inside TLS.
+    pub async fn send_segment(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        self.transcript.client(bytes);
+        let deadline = Instant::now() + self.options.timeout;
+        let result = timeout_at(deadline, async {
+            match &mut self.stream {
+                Stream::Plain(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Tls(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Gone => Err(io::Error::from(io::ErrorKind::NotConnected)),
+            }
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if is_peer_gone(&e) => Err(SessionError::Closed {
+                waiting_for: "the server to take our bytes".into(),
+            }),
+            Ok(Err(e)) => Err(SessionError::Io(e)),
+            Err(_) => Err(self.timeout_error("the server to take our bytes")),
+        }
+    }
+
+    /// Reads until `decode` yields one value, consumes exactly its bytes and leaves the
+    /// rest buffered for the next read. Deviations the decoder tolerated become notes.
+    pub async fn read_decoded<T>(
+        &mut self,
+        decode: impl Fn(&[u8], &Limits) -> Result<Decoded<T>, DecodeError>,
+        waiting_for: &str,
+    ) -> Result<Decoded<T>, SessionError> {
+        let deadline = Instant::now() + self.options.timeout;
+        loop {
+            match decode(&self.buf, &self.options.limits) {
+                Ok(decoded) => {
+                    for deviation in &decoded.deviations {
+                        self.transcript.note(format!("deviation: {deviation}"));
+                    }
+                    self.buf.drain(..decoded.consumed.min(self.buf.len()));
+                    return Ok(decoded);
+                }
+                Err(DecodeError::Incomplete) => {
+                    if self.fill(deadline, waiting_for).await? == 0 {
+                        return Err(SessionError::Closed {
+                            waiting_for: waiting_for.to_string(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.transcript.note(format!("unreadable reply: {e}"));
+                    return Err(SessionError::Decode(e));
+                }
+            }
+        }
+    }
+
+    /// Waits up to `wait` for anything from the server. Bytes already buffered count.
+    pub async fn wait_for_bytes(&mut self, wait: Duration) -> Result<Waited, SessionError> {
+        if !self.buf.is_empty() {
+            return Ok(Waited::Spoke(std::mem::take(&mut self.buf)));
+        }
+        let deadline = Instant::now() + wait;
+        match self.fill(deadline, "silence").await {
+            Ok(0) => Ok(Waited::Closed),
+            Ok(_) => Ok(Waited::Spoke(std::mem::take(&mut self.buf))),
+            Err(SessionError::Timeout { .. }) => Ok(Waited::Quiet),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Does the STARTTLS handshake on the current plain connection. Bytes the server
+    /// sent after its go-ahead and before the handshake (already buffered, or already
+    /// waiting in the socket) are returned, never fed to TLS or dropped.
+    pub async fn start_tls(&mut self) -> Result<Vec<u8>, SessionError> {
+        let mut early = std::mem::take(&mut self.buf);
+        if let Stream::Plain(tcp) = &self.stream {
+            let mut chunk = [0u8; READ_CHUNK];
+            // Catches plaintext that arrived behind the go-ahead without waiting.
+            while let Ok(n @ 1..) = tcp.try_read(&mut chunk) {
+                self.transcript.server(&chunk[..n]);
+                early.extend_from_slice(&chunk[..n]);
+                if early.len() > self.options.limits.max_line {
+                    break;
+                }
+            }
+        }
+        if !early.is_empty() {
+            self.transcript.note(format!(
+                "{} byte(s) of plaintext arrived after the STARTTLS reply, before the TLS handshake",
+                early.len()
+            ));
+        }
+        self.handshake().await?;
+        Ok(early)
+    }
+
+    async fn handshake(&mut self) -> Result<(), SessionError> {
+        let tcp = match std::mem::replace(&mut self.stream, Stream::Gone) {
+            Stream::Plain(tcp) => tcp,
+            other => {
+                self.stream = other;
+                return Err(SessionError::Handshake(
+                    "TLS is already active on this connection".into(),
+                ));
+            }
+        };
+        let name_text = self.options.server_name.as_deref().unwrap_or(&self.host);
+        let name = server_name(name_text).map_err(SessionError::Handshake)?;
+        let connector = TlsConnector::from(permissive_config());
+        let deadline = Instant::now() + self.options.timeout;
+        self.transcript.note("TLS handshake started");
+        let tls = match timeout_at(deadline, connector.connect(name, tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                self.transcript.note(format!("TLS handshake failed: {e}"));
+                return Err(SessionError::Handshake(e.to_string()));
+            }
+            Err(_) => {
+                let err = self.timeout_error("the TLS handshake");
+                self.transcript.note(err.to_string());
+                return Err(err);
+            }
+        };
+        let (_, state) = tls.get_ref();
+        let info = TlsInfo {
+            version: state
+                .protocol_version()
+                .map(version_name)
+                .unwrap_or_else(|| "unknown".into()),
+            cipher_suite: state
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_else(|| "unknown".into()),
+            peer_certificates: state
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+        };
+        self.transcript.note(format!(
+            "TLS established: {} {}; server certificate chain of {} certificate(s)",
+            info.version,
+            info.cipher_suite,
+            info.peer_certificates.len()
+        ));
+        self.tls = Some(info);
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// Reads one chunk into the buffer; 0 means the server closed the connection.
+    async fn fill(&mut self, deadline: Instant, waiting_for: &str) -> Result<usize, SessionError> {
+        // A reply may be framed only after several chunks; refuse to buffer past what
+        // any decoder would accept.
+        let cap = self.options.limits.max_literal
+            + self.options.limits.max_line * self.options.limits.max_lines.min(64);
+        if self.buf.len() > cap {
+            return Err(SessionError::Decode(DecodeError::TooLong {
+                what: "buffered reply",
+                offset: self.buf.len(),
+                limit: cap,
+            }));
+        }
+        let mut chunk = [0u8; READ_CHUNK];
+        let read = timeout_at(deadline, async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.read(&mut chunk).await,
+                Stream::Tls(s) => s.read(&mut chunk).await,
+                Stream::Gone => Ok(0),
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    self.transcript.server(&chunk[..n]);
+                    self.buf.extend_from_slice(&chunk[..n]);
+                } else {
+                    self.transcript.note("server closed the connection");
+                }
+                Ok(n)
+            }
+            Ok(Err(e)) if is_peer_gone(&e) => {
+                self.transcript
+                    .note(format!("server closed the connection ({e})"));
+                Ok(0)
+            }
+            Ok(Err(e)) => Err(SessionError::Io(e)),
+            Err(_) => Err(self.timeout_error(waiting_for)),
+        }
+    }
+
+    fn timeout_error(&self, waiting_for: &str) -> SessionError {
+        SessionError::Timeout {
+            ms: self.options.timeout.as_millis() as u64,
+            waiting_for: waiting_for.to_string(),
+        }
+    }
+}
+
+/// Errors that mean the peer went away rather than that our side broke; a TLS peer
+/// that closes without close_notify shows up as UnexpectedEof.
+fn is_peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
+    }
+}

@@ -1,0 +1,45 @@
+//! The `embedded` target: the reference server started in this process on
+//! ephemeral loopback ports, judged on its STARTTLS endpoints with its test user.
+
+use super::{Credentials, Endpoint, Scheme};
+use crate::server::{Flaws, RunningServer, ServerConfig, ServerError};
+
+/// A running reference server and the endpoints a run judges.
+pub struct EmbeddedTarget {
+    server: RunningServer,
+    /// smtp://, imap:// and pop3:// on loopback.
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl EmbeddedTarget {
+    /// Starts the reference server with `flaws` switched on.
+    pub async fn start(flaws: Flaws) -> Result<EmbeddedTarget, ServerError> {
+        let config = ServerConfig {
+            flaws,
+            ..ServerConfig::default()
+        };
+        let credentials = Credentials {
+            user: config.user.clone(),
+            password: config.password.clone(),
+        };
+        let server = RunningServer::start(config).await?;
+        let endpoints = [Scheme::Smtp, Scheme::Imap, Scheme::Pop3]
+            .into_iter()
+            .filter_map(|scheme| {
+                let addr = server.endpoint(scheme.name())?;
+                Some(Endpoint {
+                    scheme,
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                    credentials: Some(credentials.clone()),
+                })
+            })
+            .collect();
+        Ok(EmbeddedTarget { server, endpoints })
+    }
+
+    /// Stops the server.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}

@@ -1,0 +1,304 @@
+//! Targets: what the user names on the command line (`smtp://host:port`,
+//! `embedded:flaws=a,b`), parsed into endpoints the checks connect to.
+
+pub mod embedded;
+pub mod scheme;
+
+pub use scheme::{Protocol, Scheme, TlsMode};
+
+use crate::server::{Flaws, UnknownFlaw};
+use std::fmt;
+
+/// A user name and password. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One endpoint of a server: a scheme, a host and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Protocol and TLS mode.
+    pub scheme: Scheme,
+    /// Host name or IP literal (IPv6 in brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Credentials given in the URL's userinfo.
+    pub credentials: Option<Credentials>,
+}
+
+impl Endpoint {
+    /// The protocol spoken.
+    pub fn protocol(&self) -> Protocol {
+        self.scheme.protocol()
+    }
+
+    /// The URL without credentials: what reports show.
+    pub fn url(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// A target as named by the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// A server at a URL.
+    Endpoint(Endpoint),
+    /// The built-in reference server, with these flaws switched on.
+    Embedded(Flaws),
+}
+
+/// Why a target could not be understood. Every variant is a usage error (exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    /// The text is not a URL at all.
+    #[error("`{target}` is not a target URL: {reason}")]
+    NotAUrl {
+        /// What the user wrote (credentials removed).
+        target: String,
+        /// What the URL parser said.
+        reason: String,
+    },
+    /// A URL with a scheme we don't test.
+    #[error("`{target}`: unknown scheme `{scheme}` (expected one of smtp, submission, smtps, imap, imaps, pop3, pop3s, embedded)")]
+    UnknownScheme {
+        /// What the user wrote.
+        target: String,
+        /// The scheme found.
+        scheme: String,
+    },
+    /// A URL without a host (`smtp://`).
+    #[error("`{target}`: no host given (write e.g. {scheme}://mail.example.org)")]
+    MissingHost {
+        /// What the user wrote.
+        target: String,
+        /// The scheme found.
+        scheme: String,
+    },
+    /// A URL with a path, query or fragment, which no mail target has.
+    #[error("`{target}`: unexpected `{part}` after host and port")]
+    Trailing {
+        /// What the user wrote.
+        target: String,
+        /// The offending part.
+        part: String,
+    },
+    /// `embedded:` with something other than `flaws=`.
+    #[error("`{target}`: {reason}")]
+    Embedded {
+        /// What the user wrote.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A flaw name the reference server does not know.
+    #[error("`{target}`: {source}")]
+    Flaw {
+        /// What the user wrote.
+        target: String,
+        /// The unknown flaw.
+        source: UnknownFlaw,
+    },
+    /// A target kind this version cannot run yet.
+    #[error("`{target}`: {kind} targets are not implemented yet")]
+    NotImplemented {
+        /// What the user wrote.
+        target: String,
+        /// `container`, `host`.
+        kind: &'static str,
+    },
+}
+
+impl TargetSpec {
+    /// Parses one command-line target.
+    pub fn parse(text: &str) -> Result<TargetSpec, TargetError> {
+        if text == "embedded" {
+            return Ok(TargetSpec::Embedded(Flaws::default()));
+        }
+        if let Some(rest) = text.strip_prefix("embedded:") {
+            let flaws = rest
+                .strip_prefix("flaws=")
+                .ok_or_else(|| TargetError::Embedded {
+                    target: text.into(),
+                    reason: "expected `embedded` or `embedded:flaws=NAME[,NAME...]`".into(),
+                })?;
+            return flaws
+                .parse()
+                .map(TargetSpec::Embedded)
+                .map_err(|source| TargetError::Flaw {
+                    target: text.into(),
+                    source,
+                });
+        }
+        for kind in ["container", "host"] {
+            if text.strip_prefix(kind).is_some_and(|r| r.starts_with(':')) {
+                return Err(TargetError::NotImplemented {
+                    target: text.into(),
+                    kind,
+                });
+            }
+        }
+        parse_url(text).map(TargetSpec::Endpoint)
+    }
+}
+
+fn parse_url(text: &str) -> Result<Endpoint, TargetError> {
+    let shown = redact_userinfo(text);
+    let url = url::Url::parse(text).map_err(|e| TargetError::NotAUrl {
+        target: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let scheme: Scheme = url
+        .scheme()
+        .parse()
+        .map_err(|()| TargetError::UnknownScheme {
+            target: shown.clone(),
+            scheme: url.scheme().into(),
+        })?;
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        _ => {
+            return Err(TargetError::MissingHost {
+                target: shown,
+                scheme: scheme.to_string(),
+            })
+        }
+    };
+    let path = url.path();
+    if !(path.is_empty() || path == "/") || url.query().is_some() || url.fragment().is_some() {
+        let mut part = path.to_string();
+        if let Some(q) = url.query() {
+            part = format!("{part}?{q}");
+        }
+        return Err(TargetError::Trailing {
+            target: shown,
+            part,
+        });
+    }
+    let credentials = if url.username().is_empty() {
+        None
+    } else {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Some(Credentials {
+            user: decode(url.username()),
+            password: decode(url.password().unwrap_or("")),
+        })
+    };
+    Ok(Endpoint {
+        port: url.port().unwrap_or(scheme.default_port()),
+        scheme,
+        host,
+        credentials,
+    })
+}
+
+/// The target text with any password replaced, for error messages.
+fn redact_userinfo(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:<redacted>{}", &rest[at..])
+        }
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Flaw;
+
+    fn endpoint(text: &str) -> Endpoint {
+        match TargetSpec::parse(text) {
+            Ok(TargetSpec::Endpoint(e)) => e,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn can_parse_every_scheme_with_its_default_port() {
+        for scheme in Scheme::ALL {
+            let e = endpoint(&format!("{scheme}://mail.example.org"));
+            assert_eq!(e.scheme, scheme);
+            assert_eq!(e.port, scheme.default_port());
+            assert_eq!(e.host, "mail.example.org");
+        }
+    }
+
+    #[test]
+    fn can_parse_ports_ipv6_and_credentials() {
+        let e = endpoint("imap://alice:p%40ss@[::1]:1143/");
+        assert_eq!(e.host, "[::1]");
+        assert_eq!(e.port, 1143);
+        let creds = e.credentials.clone().unwrap();
+        assert_eq!(
+            (creds.user.as_str(), creds.password.as_str()),
+            ("alice", "p@ss")
+        );
+        assert!(!format!("{creds:?}").contains("p@ss"));
+        assert_eq!(e.protocol(), Protocol::Imap);
+    }
+
+    #[test]
+    fn can_parse_embedded_with_flaws() {
+        assert_eq!(
+            TargetSpec::parse("embedded"),
+            Ok(TargetSpec::Embedded(Flaws::default()))
+        );
+        let Ok(TargetSpec::Embedded(flaws)) =
+            TargetSpec::parse("embedded:flaws=no-starttls,plaintext-auth")
+        else {
+            panic!()
+        };
+        assert!(flaws.contains(Flaw::NoStarttls) && flaws.contains(Flaw::PlaintextAuth));
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_reasons() {
+        let errors: Vec<String> = [
+            "smtp://",
+            "gopher://x",
+            "smtp://host/path",
+            "embedded:flaws=nonsense",
+            "embedded:nope",
+            "container:postfix",
+            "not a url",
+            "smtp://bob:hunter2@host:99999",
+        ]
+        .iter()
+        .map(|t| TargetSpec::parse(t).unwrap_err().to_string())
+        .collect();
+        assert!(errors.iter().all(|e| !e.contains("hunter2")), "{errors:#?}");
+        insta::assert_snapshot!(errors.join("\n"));
+    }
+}

@@ -1,0 +1,2 @@
+//! TLS: the client configuration sessions use (raw probes and certificate analysis come later).
+pub mod client;

@@ -1,0 +1,199 @@
+//! The `mailtls` binary as users meet it: exit codes, reports on disk, and the
+//! messages people read (insta snapshots).
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn mailtls(args: &[&str], report_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(args)
+        .arg("--report-dir")
+        .arg(report_dir)
+        .env_remove("MAILTLS_PASSWORD")
+        .output()
+        .expect("run mailtls")
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("report.json is JSON")
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["results"].as_array().unwrap())
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Ports, times and durations change from run to run; people's eyes don't care.
+fn stable(text: &str) -> String {
+    let ports = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
+    let ms = regex::Regex::new(r"\d+ ms").unwrap();
+    let dirs = regex::Regex::new(r"reports: .*").unwrap();
+    // IMAP tags are fresh random words for each check: `ud13` + the step's digit.
+    let tags = regex::Regex::new(r"`[a-z][a-z0-9]{3}(\d) ").unwrap();
+    let text = ports.replace_all(text, "127.0.0.1:PORT");
+    let text = tags.replace_all(&text, "`TAG$1 ");
+    let text = ms.replace_all(&text, "N ms");
+    dirs.replace_all(&text, "reports: DIR").into_owned()
+}
+
+#[test]
+fn default_run_judges_the_embedded_server_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run"], dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report = report(dir.path());
+    assert_eq!(report["schema"], "mailtls-report/1");
+    let results = statuses(&report);
+    assert!(results.len() >= 16);
+    assert!(results.iter().all(|(_, s)| s == "pass"), "{results:?}");
+    assert!(dir.path().join("junit.xml").exists());
+    assert_eq!(
+        report["summary"]["pass"].as_u64(),
+        Some(results.len() as u64)
+    );
+}
+
+#[test]
+fn injection_flaw_exits_1_and_names_exactly_the_injection_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", "embedded:flaws=starttls-injection"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let failed: Vec<_> = statuses(&report(dir.path()))
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "smtp.starttls.injection",
+            "imap.starttls.injection",
+            "pop3.starttls.injection"
+        ]
+    );
+    insta::assert_snapshot!(
+        "terminal_summary_injection",
+        stable(&String::from_utf8_lossy(&out.stdout))
+    );
+}
+
+#[test]
+fn closed_port_exits_3_with_errors_not_failures() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", &format!("smtp://127.0.0.1:{port}")], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    let results = statuses(&report(dir.path()));
+    assert!(
+        !results.is_empty() && results.iter().all(|(_, s)| s == "error"),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn silent_server_ends_within_the_timeout_as_errors_and_exit_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold every connection without a word.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = mailtls(
+        &[
+            "run",
+            &format!("imap://127.0.0.1:{port}"),
+            "--timeout",
+            "300",
+        ],
+        dir.path(),
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let report = report(dir.path());
+    let results = report["targets"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for result in results {
+        assert_eq!(result["status"], "error");
+        assert!(
+            result["detail"]
+                .as_str()
+                .unwrap()
+                .contains("timed out after 300 ms"),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn bad_url_exits_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", "smtp://"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!("bad_url", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn broken_scenario_exits_2_naming_file_line_and_column() {
+    let scripts = tempfile::tempdir().unwrap();
+    let path = scripts.path().join("typo.mts");
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(file, "id: smtp.custom.typo\ntitle: A typo\nprotocol: smtp\nseverity: low\n\nS: 220\nC: EHLO ${{client}}\nS: 25O else fail \"EHLO refused\"").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(
+        &["run", "--scenarios", scripts.path().to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr =
+        String::from_utf8_lossy(&out.stderr).replace(scripts.path().to_str().unwrap(), "DIR");
+    insta::assert_snapshot!("broken_scenario", stderr);
+}
+
+#[test]
+fn list_shows_the_catalogue() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .arg("list")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!("list", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn only_glob_selects_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", "--only", "pop3.*", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let results = statuses(&report(dir.path()));
+    assert_eq!(results.len(), 5);
+    assert!(results.iter().all(|(id, _)| id.starts_with("pop3.")));
+    assert!(!dir.path().join("junit.xml").exists());
+}

@@ -1,0 +1,22 @@
+# A command pipelined with STLS in one segment must be discarded at the TLS
+# upgrade, not executed inside TLS (CVE-2011-0411 class, in POP3 servers too).
+# The injected command is one no server knows, so its answer is a certain -ERR,
+# where a clean server's first words inside TLS are +OK for our QUIT.
+id: pop3.starttls.injection
+title: Commands pipelined with STLS are not executed inside TLS
+protocol: pop3
+severity: high
+references: RFC 2595 §4, CVE-2011-0411, CVE-2011-1926
+needs: starttls
+pass: the command sent in one segment with STLS was not executed inside TLS
+
+S: +OK                    else error "the server did not greet with +OK"
+C: CAPA
+S: +OK                    else error "CAPA was refused"
+CAP: has STLS             else skip "STLS not offered, nothing to test"
+C: STLS
+C+ XMAILTLS-INJECTED
+S: +OK                    else skip "STLS with a pipelined command was refused, nothing was carried into TLS"
+TLS                       else error "the TLS handshake after STLS failed"
+C: QUIT
+S: +OK                    else fail "the server answered the injected command inside TLS"
