@@ -197,3 +197,42 @@ fn only_glob_selects_checks() {
     assert!(results.iter().all(|(id, _)| id.starts_with("pop3.")));
     assert!(!dir.path().join("junit.xml").exists());
 }
+
+#[test]
+fn serve_prints_endpoints_that_run_can_judge() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["serve", "--flaws", "state-not-reset"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut urls = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+        if let Some(url) = line.trim().strip_prefix("smtp://") {
+            urls.push(format!("smtp://{url}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", &urls[0], "--only", "smtp.starttls.*"], dir.path());
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let failed: Vec<_> = statuses(&report(dir.path()))
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .collect();
+    assert_eq!(
+        failed,
+        [("smtp.starttls.state-reset".to_string(), "fail".to_string())]
+    );
+}

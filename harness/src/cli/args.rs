@@ -16,9 +16,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the checks against targets and write reports. Exit 0: all passed or
-    /// skipped; 1: a check failed; 2: usage or input error; 3: not everything could be
-    /// judged (target unreachable, timeouts).
+    /// Run the checks against targets and write reports.
+    ///
+    /// Exit codes: 0 every check passed or was skipped; 1 at least one check failed;
+    /// 2 usage or input error (bad flag, URL or scenario file); 3 not everything could
+    /// be judged (target unreachable, timeouts).
     Run(RunArgs),
     /// List the check catalogue: id, protocol, severity, title, references.
     List(ListArgs),
@@ -105,7 +107,8 @@ pub struct ListArgs {
 /// `mailtls serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Flaws to switch on, comma-separated (see --help for the names).
+    /// Flaws to switch on, comma-separated: no-starttls, starttls-injection,
+    /// plaintext-auth, stale-capabilities, state-not-reset.
     #[arg(long, value_name = "LIST", default_value = "")]
     pub flaws: String,
     /// Address to listen on.

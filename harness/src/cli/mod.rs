@@ -177,10 +177,10 @@ async fn serve(args: ServeArgs) -> Result<u8, CliError> {
         println!("  {endpoint}");
     }
     println!("test user: {user} / {password}");
-    println!(
-        "available flaws: {}",
-        Flaw::ALL.map(|f| f.name()).join(", ")
-    );
+    println!("flaws it can be started with (--flaws a,b):");
+    for flaw in Flaw::ALL {
+        println!("  {:<20} {}", flaw.name(), flaw.description());
+    }
     println!("Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;

@@ -84,7 +84,7 @@ struct Parser<'a> {
     source_name: &'a str,
     meta: MetaBuilder,
     steps: Vec<Step>,
-    vars_used: Vec<(Var, usize, usize)>,
+    vars_used: Vec<(Var, usize, usize, String)>,
 }
 
 /// A position-tagged token of a step's tail.
@@ -284,7 +284,7 @@ impl Parser<'_> {
             }
             "pass" => self.meta.pass_detail = Some(value.into()),
             other => {
-                return Err(self.err(no, column, format!("unknown metadata `{other}:`; expected one of {META_KEYS}, or a step ({STEP_KINDS})"), full))
+                return Err(self.err(no, column, format!("`{other}:` is neither metadata ({META_KEYS}) nor a step ({STEP_KINDS})"), full))
             }
         }
         Ok(())
@@ -611,7 +611,8 @@ impl Parser<'_> {
                                 full,
                             )
                         })?;
-                    self.vars_used.push((var, no, char_col(i)));
+                    self.vars_used
+                        .push((var, no, char_col(i), full.to_string()));
                     if !bytes.is_empty() {
                         pieces.push(Piece::Bytes(std::mem::take(&mut bytes)));
                     }
@@ -661,7 +662,7 @@ impl Parser<'_> {
                 "id `{id}` must start with its protocol, `{protocol}.`"
             )));
         }
-        if let Some((var, line, column)) =
+        if let Some((var, line, column, text)) =
             self.vars_used.iter().find(|(v, ..)| v.needs_credentials())
         {
             if !meta.needs.credentials {
@@ -674,7 +675,7 @@ impl Parser<'_> {
                     line: *line,
                     column: *column,
                     message: format!("`${{{name}}}` is used but the scenario does not declare `needs: credentials`"),
-                    text: None,
+                    text: Some(text.clone()),
                 });
             }
         }
@@ -822,4 +823,129 @@ fn parse_duration(text: &str) -> Option<Duration> {
         .parse()
         .ok()
         .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEADER: &str = "id: smtp.test.x\ntitle: T\nprotocol: smtp\nseverity: low\n";
+
+    fn error_of(body: &str) -> String {
+        parse("t.mts", &format!("{HEADER}{body}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn can_parse_every_step_kind() {
+        let text = format!(
+            "{HEADER}references: RFC 3207 §4.2, CVE-2011-0411\nneeds: starttls\npass: fine\n\n\
+             # a comment\nS: 220\nC: EHLO ${{client}}\nC+ NOOP\nRAW+ \\x00\\r\\n\nS: 2xx|530 /^ok/ else fail \"bad\"\n\
+             CAP: lacks AUTH PLAIN else skip \"no\"\nTLS else error\nS: silence 250ms\nS: close else pass \"closed\"\n"
+        );
+        let scenario = parse("t.mts", &text).unwrap();
+        assert_eq!(scenario.meta.references, ["RFC 3207 §4.2", "CVE-2011-0411"]);
+        assert!(scenario.meta.needs.starttls && !scenario.meta.needs.credentials);
+        assert_eq!(scenario.steps.len(), 7);
+        let Action::Send(parts) = &scenario.steps[1].action else {
+            panic!()
+        };
+        assert_eq!(parts.len(), 3, "C: + C+ + RAW+ make one segment");
+        assert_eq!(parts[2], Template(vec![Piece::Bytes(b"\0\r\n".to_vec())]));
+        let Action::Expect(pattern) = &scenario.steps[2].action else {
+            panic!()
+        };
+        assert!(pattern.status[0].matches_code(250) && !pattern.status[0].matches_code(350));
+        assert!(pattern.status[1].matches_code(530));
+        assert_eq!(scenario.steps[2].otherwise.outcome, Outcome::Fail);
+        assert!(
+            matches!(scenario.steps[5].action, Action::Silence(d) if d == Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn can_parse_imap_tags_and_pop3_statuses() {
+        let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nS: * OK\nC: ${tag}1 NOOP\nS: ${tag}1 OK|NO else fail \"x\"\nS: +\n";
+        let s = parse("i.mts", imap).unwrap();
+        let Action::Expect(p) = &s.steps[2].action else {
+            panic!()
+        };
+        assert_eq!(
+            p.tag,
+            Some(TagPattern::Tagged(Template(vec![
+                Piece::Var(Var::Tag),
+                Piece::Bytes(b"1".to_vec())
+            ])))
+        );
+        let pop3 = "id: pop3.t.x\ntitle: T\nprotocol: pop3\nseverity: low\nS: +OK\nS: -ERR else fail \"x\"\n";
+        assert!(parse("p.mts", pop3).is_ok());
+    }
+
+    #[test]
+    fn rejects_mistakes_with_file_line_column_and_what_was_expected() {
+        let cases = [
+            "Cx: EHLO",
+            "S: 25O",
+            "S: 250 else maybe \"x\"",
+            "S: 250 else fail",
+            "S: 250 /unclosed",
+            "S: 250 /(/ else fail \"x\"",
+            "C: EHLO ${nobody}",
+            "C: PASS ${password}",
+            "C: bad \\q escape",
+            "C+ NOOP",
+            "CAP: maybe STARTTLS",
+            "S: silence soon",
+            "TLS now",
+            "S: 250\nid: smtp.late.x",
+            "S: 250",
+        ];
+        let errors: Vec<String> = cases
+            .iter()
+            .map(|c| format!("--- {c}\n{}", error_of(c)))
+            .collect();
+        insta::assert_snapshot!(errors.join("\n"));
+    }
+
+    #[test]
+    fn rejects_incomplete_metadata() {
+        let errors = [
+            parse("a.mts", "title: x\nS: 220 else fail \"x\"\n")
+                .unwrap_err()
+                .to_string(),
+            parse(
+                "b.mts",
+                "id: imap.x.y\ntitle: x\nprotocol: smtp\nseverity: low\nS: 220 else fail \"x\"\n",
+            )
+            .unwrap_err()
+            .to_string(),
+            parse(
+                "c.mts",
+                "id: smtp.x.y\ntitle: x\nprotocol: smtp\nseverity: dire\n",
+            )
+            .unwrap_err()
+            .to_string(),
+            parse("d.mts", "id: Smtp.X\ntitle: x\n")
+                .unwrap_err()
+                .to_string(),
+            parse("e.mts", "id: smtp.x.y\nauthor: me\n")
+                .unwrap_err()
+                .to_string(),
+        ];
+        insta::assert_snapshot!(errors.join("\n"));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_text(text in "\\PC*") {
+            let _ = parse("p.mts", &text);
+        }
+
+        #[test]
+        fn never_panics_on_near_valid_scripts(body in "(S: |C: |C\\+ |CAP: |TLS|RAW: )[ -~]{0,40}(\n(S: |C: |CAP: has |TLS )[ -~\\\\$\\{\\}]{0,30}){0,6}") {
+            let _ = parse("p.mts", &format!("{HEADER}{body}"));
+        }
+    }
 }

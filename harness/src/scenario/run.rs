@@ -278,25 +278,24 @@ impl Interpreter<'_> {
     }
 
     async fn start_tls(&mut self, step: &Step) -> Result<(), Verdict> {
-        match self.conn.start_tls().await {
-            Ok(early) if early.is_empty() => {
-                self.capabilities = None;
-                if !self.pending.is_empty() {
-                    // Whatever was pipelined behind STARTTLS must die with the plaintext session.
-                    self.pending.clear();
-                }
-                Ok(())
-            }
-            Ok(early) => Err(self.unmet(
+        let upgrade = self.conn.start_tls().await;
+        if !upgrade.early_plaintext.is_empty() {
+            return Err(self.unmet(
                 step,
                 "a TLS handshake right after the go-ahead",
                 &format!(
                     "the server sent {} of plaintext after its STARTTLS reply",
-                    quote(&early)
+                    quote(&upgrade.early_plaintext)
                 ),
-            )),
-            Err(e) => Err(self.trouble(step, "a TLS handshake", e)),
+            ));
         }
+        if let Err(e) = upgrade.handshake {
+            return Err(self.trouble(step, "a TLS handshake", e));
+        }
+        // Fresh TLS, fresh knowledge: nothing learned or pipelined in cleartext counts.
+        self.capabilities = None;
+        self.pending.clear();
+        Ok(())
     }
 
     /// An expectation the server did not meet: the script's `else` decides.

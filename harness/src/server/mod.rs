@@ -116,6 +116,16 @@ pub enum ServerError {
     Cert(#[from] rcgen::Error),
 }
 
+/// A rustls server configuration with a fresh self-signed certificate for
+/// `hostname`, `localhost` and 127.0.0.1: what the reference server serves, for
+/// anything else that must play a TLS server (tests, a proxy).
+pub fn self_signed_tls_config(
+    hostname: &str,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, ServerError> {
+    let identity = cert::generate(hostname)?;
+    Ok(cert::server_config(&identity)?)
+}
+
 /// The protocol a listener speaks.
 #[derive(Clone, Copy, Debug)]
 enum Protocol {

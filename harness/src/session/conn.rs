@@ -99,6 +99,15 @@ pub struct TlsInfo {
     pub peer_certificates: Vec<CertificateDer<'static>>,
 }
 
+/// The result of a STARTTLS upgrade.
+#[derive(Debug)]
+pub struct StartTls {
+    /// Plaintext the server sent after its go-ahead, before the handshake began.
+    pub early_plaintext: Vec<u8>,
+    /// Whether the handshake completed.
+    pub handshake: Result<(), SessionError>,
+}
+
 /// What happened while waiting for silence or for the server to close.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waited {
@@ -281,8 +290,9 @@ impl Connection {
 
     /// Does the STARTTLS handshake on the current plain connection. Bytes the server
     /// sent after its go-ahead and before the handshake (already buffered, or already
-    /// waiting in the socket) are returned, never fed to TLS or dropped.
-    pub async fn start_tls(&mut self) -> Result<Vec<u8>, SessionError> {
+    /// waiting in the socket) are handed back whatever the handshake's fate: they are
+    /// evidence, never fed to TLS and never dropped.
+    pub async fn start_tls(&mut self) -> StartTls {
         let mut early = std::mem::take(&mut self.buf);
         if let Stream::Plain(tcp) = &self.stream {
             let mut chunk = [0u8; READ_CHUNK];
@@ -301,8 +311,10 @@ impl Connection {
                 early.len()
             ));
         }
-        self.handshake().await?;
-        Ok(early)
+        StartTls {
+            handshake: self.handshake().await,
+            early_plaintext: early,
+        }
     }
 
     async fn handshake(&mut self) -> Result<(), SessionError> {

@@ -6,5 +6,5 @@ pub mod conn;
 pub mod transcript;
 
 pub use answer::{read_answer, Answer, Want};
-pub use conn::{Connection, SessionError, SessionOptions, TlsInfo, Waited};
+pub use conn::{Connection, SessionError, SessionOptions, StartTls, TlsInfo, Waited};
 pub use transcript::Transcript;
