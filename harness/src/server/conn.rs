@@ -171,3 +171,11 @@ impl Conn {
         }
     }
 }
+
+/// Whether a session goes on after a command.
+pub(crate) enum Flow {
+    /// Read the next command.
+    Continue,
+    /// End the session.
+    Close,
+}

@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::conn::{Conn, Input};
+use super::conn::{Conn, Flow, Input};
 use super::sasl::{self, Verdict};
 use super::Shared;
 
@@ -21,12 +21,6 @@ enum State {
     NotAuthenticated,
     Authenticated,
     Selected,
-}
-
-/// Whether the session goes on after a command.
-enum Flow {
-    Continue,
-    Close,
 }
 
 struct Session {

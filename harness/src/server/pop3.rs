@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::conn::{Conn, Input};
+use super::conn::{Conn, Flow, Input};
 use super::sasl::{self, Verdict};
 use super::Shared;
 
@@ -17,12 +17,6 @@ enum State {
         user: Option<Vec<u8>>,
     },
     Transaction,
-}
-
-/// Whether the session goes on after a command.
-enum Flow {
-    Continue,
-    Close,
 }
 
 struct Session {

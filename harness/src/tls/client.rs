@@ -73,17 +73,23 @@ pub fn provider() -> Arc<CryptoProvider> {
 pub fn permissive_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| {
-            let provider = provider();
-            let config = ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(rustls::ALL_VERSIONS)
-                .expect("the ring provider supports TLS 1.2 and 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
-                .with_no_client_auth();
-            Arc::new(config)
-        })
+        .get_or_init(|| permissive_config_for(rustls::ALL_VERSIONS))
         .clone()
+}
+
+/// A client configuration offering only `versions`, any certificate accepted: for
+/// probes that must see what a server does when offered less than it supports.
+pub fn permissive_config_for(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let provider = provider();
+    let config = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+        .with_no_client_auth();
+    Arc::new(config)
 }
 
 /// The name to put in SNI for a host: a DNS name when it is one, the IP address

@@ -632,7 +632,7 @@ fn parse_command(t: &[u8]) -> Result<Command, (usize, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::line::testing::{arb_limits, mutate};
+    use crate::wire::line::testing::{arb_limits, assert_round_trip, mutate};
     use proptest::prelude::*;
 
     fn decode(buf: &[u8]) -> Result<Decoded<Response>, DecodeError> {
@@ -1005,26 +1005,12 @@ mod tests {
     proptest! {
         #[test]
         fn can_round_trip_response(value in arb_response()) {
-            let bytes = value.encode();
-            let d = Response::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Response::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Response::decode)?;
         }
 
         #[test]
         fn can_round_trip_command(value in arb_command()) {
-            let bytes = value.encode();
-            let d = Command::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Command::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Command::decode)?;
         }
 
         #[test]

@@ -117,8 +117,31 @@ pub(crate) fn too_long(what: &'static str, offset: usize, limit: usize) -> Decod
 /// Strategies the protocol modules' property tests share.
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::super::Limits;
+    use super::super::{DecodeError, Decoded, Limits};
     use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    /// The round-trip property every codec holds: the canonical encoding decodes back
+    /// to the value, whole and without deviations, and every proper prefix of it is
+    /// `Incomplete` (never an error, never a shorter value).
+    pub(crate) fn assert_round_trip<T: PartialEq + std::fmt::Debug>(
+        value: &T,
+        bytes: &[u8],
+        decode: impl Fn(&[u8], &Limits) -> Result<Decoded<T>, DecodeError>,
+    ) -> Result<(), TestCaseError> {
+        let decoded = decode(bytes, &Limits::default())
+            .map_err(|e| TestCaseError::fail(format!("{e} decoding {bytes:?}")))?;
+        prop_assert_eq!(&decoded.value, value);
+        prop_assert_eq!(decoded.consumed, bytes.len());
+        prop_assert!(decoded.deviations.is_empty(), "{:?}", decoded.deviations);
+        for n in 0..bytes.len() {
+            prop_assert_eq!(
+                decode(&bytes[..n], &Limits::default()).err(),
+                Some(DecodeError::Incomplete)
+            );
+        }
+        Ok(())
+    }
 
     /// Default limits, or tiny ones that make every cap trip.
     pub(crate) fn arb_limits() -> impl Strategy<Value = Limits> {

@@ -333,7 +333,7 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::line::testing::{arb_limits, mutate};
+    use crate::wire::line::testing::{arb_limits, assert_round_trip, mutate};
     use proptest::prelude::*;
 
     const CAPA: &[u8] =
@@ -542,64 +542,29 @@ mod tests {
     proptest! {
         #[test]
         fn can_round_trip_line(value in arb_line()) {
-            let bytes = value.encode();
-            let d = Line::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Line::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Line::decode)?;
         }
 
         #[test]
         fn can_round_trip_response(status in arb_status(), text in text()) {
             let value = Response { status, text };
-            let bytes = value.encode();
-            let d = Response::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Response::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Response::decode)?;
         }
 
         #[test]
         fn can_round_trip_continuation(text in text()) {
             let value = Continuation { text };
-            let bytes = value.encode();
-            let d = Continuation::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Continuation::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Continuation::decode)?;
         }
 
         #[test]
         fn can_round_trip_multiline(value in arb_multiline()) {
-            let bytes = value.encode();
-            let d = MultiLine::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(MultiLine::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), MultiLine::decode)?;
         }
 
         #[test]
         fn can_round_trip_command(value in arb_command()) {
-            let bytes = value.encode();
-            let d = Command::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Command::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Command::decode)?;
         }
 
         #[test]

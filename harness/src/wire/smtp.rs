@@ -547,7 +547,7 @@ fn parse_path(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::line::testing::{arb_limits, mutate};
+    use crate::wire::line::testing::{arb_limits, assert_round_trip, mutate};
     use proptest::prelude::*;
 
     const EHLO: &[u8] =
@@ -875,26 +875,12 @@ mod tests {
     proptest! {
         #[test]
         fn can_round_trip_reply(value in arb_reply()) {
-            let bytes = value.encode();
-            let d = Reply::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Reply::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Reply::decode)?;
         }
 
         #[test]
         fn can_round_trip_command(value in arb_command()) {
-            let bytes = value.encode();
-            let d = Command::decode(&bytes, &Limits::default()).unwrap();
-            prop_assert_eq!(d.value, value);
-            prop_assert_eq!(d.consumed, bytes.len());
-            prop_assert!(d.deviations.is_empty());
-            for n in 0..bytes.len() {
-                prop_assert_eq!(Command::decode(&bytes[..n], &Limits::default()), Err(DecodeError::Incomplete));
-            }
+            assert_round_trip(&value, &value.encode(), Command::decode)?;
         }
 
         #[test]

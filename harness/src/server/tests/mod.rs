@@ -7,13 +7,10 @@ mod pop3;
 mod smtp;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, ProtocolVersion, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::ProtocolVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -49,67 +46,12 @@ async fn clean_and_flawed(flaw: Flaw) -> [(bool, RunningServer); 2] {
     [(false, server("").await), (true, server(flaw.name()).await)]
 }
 
-/// Accepts any certificate (tests only!) but still checks the handshake
-/// signatures, and remembers which certificate it was shown.
-#[derive(Debug)]
-struct AcceptAny {
-    provider: Arc<CryptoProvider>,
-    seen: Mutex<Option<Vec<u8>>>,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().expect("verifier lock") = Some(end_entity.to_vec());
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A line-oriented test client over plain TCP or (nested) TLS.
 struct Client {
     io: Option<Box<dyn Io>>,
     buf: Vec<u8>,
-    verifier: Arc<AcceptAny>,
+    /// The DER certificate the server presented in the latest handshake.
+    seen: Option<Vec<u8>>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     /// The TLS version of the latest handshake.
     version: Option<ProtocolVersion>,
@@ -143,10 +85,7 @@ impl Client {
         Client {
             io: Some(Box::new(tcp)),
             buf: Vec::new(),
-            verifier: Arc::new(AcceptAny {
-                provider: Arc::new(rustls::crypto::ring::default_provider()),
-                seen: Mutex::new(None),
-            }),
+            seen: None,
             versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
             version: None,
         }
@@ -159,13 +98,8 @@ impl Client {
             "server sent bytes before the handshake: {:?}",
             String::from_utf8_lossy(&self.buf)
         );
-        let config = rustls::ClientConfig::builder_with_provider(self.verifier.provider.clone())
-            .with_protocol_versions(&self.versions)
-            .expect("protocol versions")
-            .dangerous()
-            .with_custom_certificate_verifier(self.verifier.clone())
-            .with_no_client_auth();
-        let connector = TlsConnector::from(Arc::new(config));
+        let connector =
+            TlsConnector::from(crate::tls::client::permissive_config_for(&self.versions));
         let io = self.io.take().expect("connection open");
         let name = ServerName::try_from("localhost").expect("server name");
         let tls = timeout(WAIT, connector.connect(name, io))
@@ -173,12 +107,18 @@ impl Client {
             .expect("handshake in time")
             .expect("handshake");
         self.version = tls.get_ref().1.protocol_version();
+        self.seen = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.to_vec());
         self.io = Some(Box::new(tls));
     }
 
     /// The DER certificate the server presented in the latest handshake.
     fn seen_certificate(&self) -> Option<Vec<u8>> {
-        self.verifier.seen.lock().expect("verifier lock").clone()
+        self.seen.clone()
     }
 
     async fn send(&mut self, data: &str) {
