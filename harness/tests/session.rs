@@ -158,3 +158,48 @@ async fn implicit_tls_handshakes_at_connect() {
     let greeting = conn.read_decoded(Reply::decode, "greeting").await.unwrap();
     assert_eq!(greeting.value.code, 220);
 }
+
+#[tokio::test]
+async fn a_slow_multi_line_greeting_renews_the_idle_deadline_up_to_a_ceiling() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _server = tokio::spawn(async move {
+        // Like postscreen: greet in parts, each within the idle deadline.
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        for part in ["220-mx\r\n", "220-checking\r\n", "220 ready\r\n"] {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            tcp.write_all(part.as_bytes()).await.unwrap();
+        }
+        // And a drip that never ends a reply.
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        tcp.write_all(b"220-").await.unwrap();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if tcp.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut conn = Connection::connect("127.0.0.1", port, false, options(200), Transcript::new())
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let greeting = conn.read_decoded(Reply::decode, "greeting").await.unwrap();
+    assert_eq!(greeting.value.lines.len(), 3);
+
+    let mut conn = Connection::connect("127.0.0.1", port, false, options(200), Transcript::new())
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let started = Instant::now();
+    let err = conn
+        .read_decoded(Reply::decode, "greeting")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SessionError::Timeout { .. }), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}

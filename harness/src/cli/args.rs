@@ -52,7 +52,8 @@ pub struct RunArgs {
     /// Most concurrent connections per target.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
-    /// Deadline in milliseconds for connecting, for each read and for each TLS handshake.
+    /// Deadline in milliseconds for connecting and for each TLS handshake; for reads, how
+    /// long the server may stay silent (one answer may take three times this in all).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout: u64,
     /// Credentials.

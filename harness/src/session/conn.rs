@@ -18,10 +18,14 @@ use tokio_rustls::TlsConnector;
 /// How big one socket read may be.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// One answer may take at most this many read timeouts in all.
+pub const ANSWER_CEILING_FACTOR: u32 = 3;
+
 /// What a session needs to know beyond the address.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
-    /// Deadline for connecting, for each read and for the TLS handshake.
+    /// Deadline for connecting and for the TLS handshake; for reads, how long the
+    /// server may stay silent (one answer takes at most three times this in all).
     pub timeout: Duration,
     /// Caps on what the server may send.
     pub limits: Limits,
@@ -249,8 +253,12 @@ impl Connection {
         decode: impl Fn(&[u8], &Limits) -> Result<Decoded<T>, DecodeError>,
         waiting_for: &str,
     ) -> Result<Decoded<T>, SessionError> {
-        let deadline = Instant::now() + self.options.timeout;
+        // The timeout is an idle deadline, renewed whenever bytes arrive (a slow
+        // multi-line greeting is not a dead server), under a ceiling for the whole
+        // answer so a server dripping one byte at a time cannot hold a check forever.
+        let ceiling = Instant::now() + self.options.timeout * ANSWER_CEILING_FACTOR;
         loop {
+            let deadline = (Instant::now() + self.options.timeout).min(ceiling);
             match decode(&self.buf, &self.options.limits) {
                 Ok(decoded) => {
                     for deviation in &decoded.deviations {
