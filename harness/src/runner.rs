@@ -6,7 +6,7 @@ use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
 use crate::server::ServerError;
 use crate::session::SessionOptions;
 use crate::target::embedded::EmbeddedTarget;
-use crate::target::{Credentials, Endpoint, TargetSpec};
+use crate::target::{Credentials, Endpoint, Policy, TargetSpec};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub session: SessionOptions,
     /// Credentials for targets whose URL carries none.
     pub credentials: Option<Credentials>,
+    /// A policy for every target, instead of the one each scheme implies.
+    pub policy: Option<Policy>,
 }
 
 impl Default for RunOptions {
@@ -29,6 +31,7 @@ impl Default for RunOptions {
             jobs: 8,
             session: SessionOptions::default(),
             credentials: None,
+            policy: None,
         }
     }
 }
@@ -98,6 +101,9 @@ pub async fn run_endpoint(
             .credentials
             .clone()
             .or_else(|| options.credentials.clone()),
+        policy: options
+            .policy
+            .unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
         session: options.session.clone(),
         client_name: CLIENT_NAME.into(),
         endpoint: endpoint.clone(),
@@ -144,6 +150,7 @@ pub async fn run_endpoint(
     TargetReport {
         target: endpoint.url(),
         protocol: endpoint.protocol().name().into(),
+        policy: ctx.policy,
         results,
     }
 }

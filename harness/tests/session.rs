@@ -203,3 +203,49 @@ async fn a_slow_multi_line_greeting_renews_the_idle_deadline_up_to_a_ceiling() {
         "{took:?}"
     );
 }
+
+#[tokio::test]
+async fn preamble_reaches_the_start_of_tls_on_every_protocol() {
+    use mailtls::server::{Flaw, Flaws, RunningServer, ServerConfig};
+    use mailtls::session::{open_to_tls_start, PreambleError};
+    use mailtls::target::{Endpoint, Scheme};
+    for flaws in [Flaws::default(), Flaws::from(Flaw::NoStarttls)] {
+        let server = RunningServer::start(ServerConfig {
+            flaws,
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        for scheme in [Scheme::Smtp, Scheme::Imap, Scheme::Pop3, Scheme::Smtps] {
+            let addr = server.endpoint(scheme.name()).unwrap();
+            let endpoint = Endpoint {
+                scheme,
+                host: "127.0.0.1".into(),
+                port: addr.port(),
+                credentials: None,
+            };
+            let opened = open_to_tls_start(
+                &endpoint,
+                "mailtls.invalid",
+                options(2000),
+                Transcript::new(),
+            )
+            .await;
+            if flaws.is_empty() || scheme == Scheme::Smtps {
+                let plain = opened.map_err(|(e, _)| e).unwrap();
+                let connector =
+                    tokio_rustls::TlsConnector::from(mailtls::tls::client::permissive_config());
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                connector
+                    .connect(name, plain.tcp)
+                    .await
+                    .expect("TLS starts right here");
+            } else {
+                assert!(
+                    matches!(opened, Err((PreambleError::NotOffered, _))),
+                    "{scheme}"
+                );
+            }
+        }
+    }
+}

@@ -1,12 +1,11 @@
 //! What a person reads of a session: the transcript of a check, with the TLS
 //! upgrade noted, every byte shown, and secrets redacted.
 
-use mailtls::checks::{Catalogue, CheckContext, CLIENT_NAME};
+use mailtls::checks::{Catalogue, CheckContext};
 use mailtls::report::model::Outcome;
 use mailtls::scenario;
 use mailtls::server::{Flaw, Flaws};
 use mailtls::session::transcript::render;
-use mailtls::session::SessionOptions;
 use mailtls::target::embedded::EmbeddedTarget;
 use mailtls::target::Credentials;
 
@@ -22,10 +21,8 @@ fn context(
         .expect("endpoint")
         .clone();
     CheckContext {
-        endpoint,
         credentials,
-        session: SessionOptions::default(),
-        client_name: CLIENT_NAME.into(),
+        ..CheckContext::new(endpoint)
     }
 }
 
@@ -66,8 +63,7 @@ async fn credentials_never_reach_the_transcript() {
         password: "mailtls-secret".into(),
     };
     let ctx = context(&target, "pop3", Some(credentials));
-    let (verdict, transcript) =
-        scenario::run::run(&script, &ctx, mailtls::session::Transcript::new()).await;
+    let (verdict, transcript) = scenario::run::run(&script, &ctx, ctx.new_transcript()).await;
     assert_eq!(verdict.outcome, Outcome::Pass, "{}", verdict.detail);
     let text = render(transcript.entries(), false);
     assert!(!text.contains("mailtls-secret"), "{text}");

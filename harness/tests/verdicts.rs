@@ -1,7 +1,7 @@
 //! Verdicts on the branches the reference server does not take: real servers that
 //! refuse instead of complying, played by small hand-written SMTP peers.
 
-use mailtls::checks::{Catalogue, CheckContext, CLIENT_NAME};
+use mailtls::checks::{Catalogue, CheckContext};
 use mailtls::report::model::{CheckResult, Outcome};
 use mailtls::session::SessionOptions;
 use mailtls::target::{Endpoint, Scheme};
@@ -40,18 +40,16 @@ async fn run_check(id: &str, port: u16) -> CheckResult {
         .find(|c| c.meta().id == id)
         .unwrap();
     let ctx = CheckContext {
-        endpoint: Endpoint {
-            scheme: Scheme::Smtp,
-            host: "127.0.0.1".into(),
-            port,
-            credentials: None,
-        },
-        credentials: None,
         session: SessionOptions {
             timeout: Duration::from_millis(1000),
             ..SessionOptions::default()
         },
-        client_name: CLIENT_NAME.into(),
+        ..CheckContext::new(Endpoint {
+            scheme: Scheme::Smtp,
+            host: "127.0.0.1".into(),
+            port,
+            credentials: None,
+        })
     };
     check.run(&ctx).await
 }

@@ -3,10 +3,15 @@
 //! join as Rust code through the same [`Check`] type, with the same ids, outcomes and
 //! transcripts.
 
-use crate::report::model::CheckResult;
+pub mod context;
+pub mod native;
+
+pub use context::{skip_reason, CheckContext, Verdict};
+pub use native::NativeCheck;
+
+use crate::report::model::{CheckResult, Outcome};
 use crate::scenario::{self, Meta, Scenario, ScenarioError};
-use crate::session::{SessionOptions, Transcript};
-use crate::target::{Credentials, Endpoint, Protocol};
+use crate::target::Protocol;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,46 +23,42 @@ mod builtin {
 /// The EHLO name the harness gives itself (`.invalid` is reserved, RFC 2606).
 pub const CLIENT_NAME: &str = "mailtls.invalid";
 
-/// Everything a check needs to run against one endpoint.
-#[derive(Debug, Clone)]
-pub struct CheckContext {
-    /// The endpoint under test.
-    pub endpoint: Endpoint,
-    /// Credentials, from the URL or the command line.
-    pub credentials: Option<Credentials>,
-    /// Deadlines and caps for every connection.
-    pub session: SessionOptions,
-    /// The name used in EHLO.
-    pub client_name: String,
-}
-
 /// One check of the catalogue.
 #[derive(Debug)]
 pub enum Check {
     /// A scenario script.
     Script(Scenario),
+    /// A check written in Rust.
+    Native(Box<dyn NativeCheck>),
 }
 
 impl Check {
-    /// Id, title, protocol, severity, references, needs.
+    /// Id, title, protocol, severity, references, needs, policies.
     pub fn meta(&self) -> &Meta {
         match self {
             Check::Script(scenario) => &scenario.meta,
+            Check::Native(check) => check.meta(),
         }
     }
 
-    /// Runs the check on its own connection(s) and returns its result.
+    /// Runs the check on its own connection(s) and returns its result; a check that
+    /// does not apply to the endpoint, policy or user is `skip` without connecting.
     pub async fn run(&self, ctx: &CheckContext) -> CheckResult {
         let started = Instant::now();
-        let (verdict, transcript) = match self {
-            Check::Script(scenario) => scenario::run::run(scenario, ctx, Transcript::new()).await,
-        };
         let meta = self.meta();
+        let transcript = ctx.new_transcript();
+        let (verdict, transcript) = match skip_reason(meta, ctx) {
+            Some(reason) => (Verdict::new(Outcome::Skip, reason), transcript),
+            None => match self {
+                Check::Script(scenario) => scenario::run::run(scenario, ctx, transcript).await,
+                Check::Native(check) => check.run(ctx, transcript).await,
+            },
+        };
         CheckResult {
             id: meta.id.clone(),
             title: meta.title.clone(),
             status: verdict.outcome,
-            severity: meta.severity,
+            severity: verdict.severity.unwrap_or(meta.severity),
             references: meta.references.clone(),
             duration_ms: started.elapsed().as_millis() as u64,
             detail: verdict.detail,
@@ -148,7 +149,7 @@ impl Catalogue {
     pub fn for_protocol(&self, protocol: Protocol) -> impl Iterator<Item = &Arc<Check>> {
         self.checks
             .iter()
-            .filter(move |c| c.meta().protocol == protocol)
+            .filter(move |c| c.meta().protocol.is_none_or(|p| p == protocol))
     }
 
     /// Only the checks whose id matches one of `patterns` (all, when there are none).
@@ -165,8 +166,13 @@ impl Catalogue {
 
     /// Sorted by protocol, then id: the order of `mailtls list` and of reports.
     pub fn sorted(mut self) -> Catalogue {
-        self.checks.sort_by(|a, b| {
-            (a.meta().protocol, &a.meta().id).cmp(&(b.meta().protocol, &b.meta().id))
+        // Protocol checks first, in protocol order; the TLS layer's after them.
+        self.checks.sort_by_cached_key(|c| {
+            let meta = c.meta();
+            (
+                meta.protocol.map_or(Protocol::ALL.len(), |p| p as usize),
+                meta.id.clone(),
+            )
         });
         self
     }
@@ -175,6 +181,7 @@ impl Catalogue {
 fn source_of(check: &Check) -> String {
     match check {
         Check::Script(s) => s.source.clone(),
+        Check::Native(_) => "the built-in Rust checks".into(),
     }
 }
 

@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// Credentials.
     #[command(flatten)]
     pub credentials: CredentialArgs,
+    /// Judge every target under this TLS policy (mx, submission, mailbox, strict)
+    /// instead of the one its scheme implies.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
     /// Name to send in SNI instead of the target host.
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,

@@ -22,7 +22,7 @@ pub fn render(catalogue: &Catalogue) -> String {
             out,
             "{:<width$}  {:<8}  {:<8}  {} ({})",
             meta.id,
-            meta.protocol.name(),
+            meta.protocol.map_or("any", |p| p.name()),
             meta.severity.name(),
             meta.title,
             meta.references.join(", ")

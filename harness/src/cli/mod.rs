@@ -115,6 +115,12 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             ..SessionOptions::default()
         },
         credentials,
+        policy: args
+            .policy
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(CliError::Usage)?,
     };
     let report = runner::run(&specs, &catalogue, &options).await?;
     if !args.quiet {

@@ -1,6 +1,7 @@
 //! The one result model. `report.json` is this, serialized; every other format
 //! (JUnit, the terminal summary) is derived from it and computes nothing of its own.
 
+use crate::target::Policy;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -129,6 +130,8 @@ pub struct TargetReport {
     pub target: String,
     /// `smtp`, `imap` or `pop3`.
     pub protocol: String,
+    /// The TLS policy the target was judged under.
+    pub policy: Policy,
     /// Results in catalogue order.
     pub results: Vec<CheckResult>,
 }

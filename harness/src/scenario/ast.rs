@@ -2,7 +2,7 @@
 //! carrying the line it came from and what its failure means.
 
 use crate::report::model::{Outcome, Severity};
-use crate::target::Protocol;
+use crate::target::{Policy, Protocol};
 use regex::Regex;
 use std::time::Duration;
 
@@ -24,14 +24,17 @@ pub struct Meta {
     pub id: String,
     /// One-line title.
     pub title: String,
-    /// Protocol it speaks.
-    pub protocol: Protocol,
+    /// Protocol it speaks; `None` for checks of the TLS layer, which run on every
+    /// TLS endpoint whatever its protocol.
+    pub protocol: Option<Protocol>,
     /// How much a failure matters.
     pub severity: Severity,
     /// RFC sections, CVEs.
     pub references: Vec<String>,
     /// Preconditions; unmet ones make the check `skip`.
     pub needs: Needs,
+    /// The policies the check applies under; empty means every policy.
+    pub policies: Vec<Policy>,
     /// Detail reported when every step is met.
     pub pass_detail: Option<String>,
 }

@@ -8,4 +8,3 @@ pub mod run;
 
 pub use ast::{Meta, Needs, Scenario};
 pub use parse::{parse, ScenarioError};
-pub use run::Verdict;

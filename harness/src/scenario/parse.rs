@@ -15,7 +15,7 @@
 
 use super::ast::*;
 use crate::report::model::{Outcome, Severity};
-use crate::target::Protocol;
+use crate::target::{Policy, Protocol};
 use std::fmt;
 use std::time::Duration;
 
@@ -77,6 +77,7 @@ struct MetaBuilder {
     severity: Option<Severity>,
     references: Vec<String>,
     needs: Needs,
+    policies: Vec<Policy>,
     pass_detail: Option<String>,
 }
 
@@ -95,7 +96,7 @@ enum Token {
     Quoted(String),
 }
 
-const META_KEYS: &str = "id, title, protocol, severity, references, needs, pass";
+const META_KEYS: &str = "id, title, protocol, severity, references, needs, policies, pass";
 const STEP_KINDS: &str = "C:, C+, RAW:, RAW+, S:, CAP:, TLS";
 
 impl Parser<'_> {
@@ -280,6 +281,12 @@ impl Parser<'_> {
                             return Err(self.err(no, value_col, format!("unknown need `{other}` (expected starttls or credentials)"), full))
                         }
                     }
+                }
+            }
+            "policies" => {
+                for name in value.split(',').map(str::trim) {
+                    let policy = name.parse().map_err(|e: String| self.err(no, value_col, e, full))?;
+                    self.meta.policies.push(policy);
                 }
             }
             "pass" => self.meta.pass_detail = Some(value.into()),
@@ -693,10 +700,11 @@ impl Parser<'_> {
             meta: Meta {
                 id,
                 title: meta.title.clone().unwrap_or_default(),
-                protocol,
+                protocol: Some(protocol),
                 severity: meta.severity.unwrap_or(Severity::Info),
                 references: meta.references.clone(),
                 needs: meta.needs,
+                policies: meta.policies.clone(),
                 pass_detail: meta.pass_detail.clone(),
             },
             steps: self.steps,

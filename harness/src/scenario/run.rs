@@ -1,8 +1,10 @@
 //! The scenario interpreter: runs a [`Scenario`] against one endpoint on its own
 //! connection and turns what happened into a verdict with a one-line detail.
+//! Applicability (implicit TLS, policy, credentials) is the caller's: see
+//! [`crate::checks::Check::run`].
 
 use super::ast::*;
-use crate::checks::CheckContext;
+use crate::checks::{CheckContext, Verdict};
 use crate::report::model::Outcome;
 use crate::session::answer::pop3_is_multi_line;
 use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Waited, Want};
@@ -11,55 +13,12 @@ use crate::wire::Capabilities;
 use regex::Regex;
 use std::collections::VecDeque;
 
-/// How a scenario ended: its outcome and the detail line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// The outcome.
-    pub outcome: Outcome,
-    /// One line: why.
-    pub detail: String,
-}
-
-impl Verdict {
-    fn new(outcome: Outcome, detail: impl Into<String>) -> Verdict {
-        Verdict {
-            outcome,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Whether the scenario applies to this endpoint and user; `Some` is the skip reason.
-pub fn skip_reason(scenario: &Scenario, ctx: &CheckContext) -> Option<String> {
-    if scenario.meta.needs.starttls && ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit {
-        return Some(format!(
-            "{} is an implicit-TLS endpoint: STARTTLS does not apply",
-            ctx.endpoint.scheme
-        ));
-    }
-    if scenario.meta.needs.credentials && ctx.credentials.is_none() {
-        return Some(
-            "needs credentials: give them in the URL (smtp://user:pass@host) or with --user/--password"
-                .into(),
-        );
-    }
-    None
-}
-
 /// Runs the scenario; the transcript holds every byte of the session.
 pub async fn run(
     scenario: &Scenario,
     ctx: &CheckContext,
-    mut transcript: Transcript,
+    transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    if let Some(reason) = skip_reason(scenario, ctx) {
-        return (Verdict::new(Outcome::Skip, reason), transcript);
-    }
-    if let Some(creds) = &ctx.credentials {
-        for secret in secret_forms(&creds.user, &creds.password) {
-            transcript.add_secret(secret);
-        }
-    }
     let implicit = ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit;
     let conn = match Connection::connect(
         &ctx.endpoint.host,
@@ -179,7 +138,7 @@ impl Interpreter<'_> {
     }
 
     async fn expect(&mut self, step: &Step, pattern: &ReplyPattern) -> Result<(), Verdict> {
-        let protocol = self.scenario.meta.protocol;
+        let protocol = self.ctx.endpoint.protocol();
         let answered = self.pending.pop_front();
         let want = match (protocol, &pattern.tag) {
             (Protocol::Smtp, _) => Want::SmtpReply,
@@ -339,19 +298,6 @@ impl Interpreter<'_> {
             }
         }
     }
-}
-
-/// The password and the encodings it travels in (SASL PLAIN, LOGIN), so none of
-/// them lands in a transcript.
-fn secret_forms(user: &str, password: &str) -> Vec<String> {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    vec![
-        password.to_string(),
-        b64(password),
-        b64(&format!("\0{user}\0{password}")),
-        b64(&format!("{user}\0{user}\0{password}")),
-    ]
 }
 
 /// A short random IMAP tag prefix, fresh for each check, so replies of one run can

@@ -103,6 +103,17 @@ pub struct TlsInfo {
     pub peer_certificates: Vec<CertificateDer<'static>>,
 }
 
+/// A plain TCP stream taken out of a [`Connection`] at the point where TLS begins.
+#[derive(Debug)]
+pub struct PlainStream {
+    /// The socket.
+    pub tcp: TcpStream,
+    /// Bytes the server had sent that were read but not consumed.
+    pub buffered: Vec<u8>,
+    /// The session so far.
+    pub transcript: Transcript,
+}
+
 /// The result of a STARTTLS upgrade.
 #[derive(Debug)]
 pub struct StartTls {
@@ -205,6 +216,21 @@ impl Connection {
     /// Ends the connection and returns its transcript.
     pub fn into_transcript(self) -> Transcript {
         self.transcript
+    }
+
+    /// Gives up the plain TCP stream, for probes that speak TLS by hand (their own
+    /// ClientHello). Bytes already buffered come back with it, never dropped.
+    pub fn into_plain(self) -> Result<PlainStream, SessionError> {
+        match self.stream {
+            Stream::Plain(tcp) => Ok(PlainStream {
+                tcp,
+                buffered: self.buf,
+                transcript: self.transcript,
+            }),
+            _ => Err(SessionError::Handshake(
+                "TLS is already active on this connection".into(),
+            )),
+        }
     }
 
     /// TLS parameters, once TLS is up.

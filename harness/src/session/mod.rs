@@ -3,8 +3,10 @@
 
 pub mod answer;
 pub mod conn;
+pub mod preamble;
 pub mod transcript;
 
 pub use answer::{read_answer, Answer, Want};
-pub use conn::{Connection, SessionError, SessionOptions, StartTls, TlsInfo, Waited};
+pub use conn::{Connection, PlainStream, SessionError, SessionOptions, StartTls, TlsInfo, Waited};
+pub use preamble::{open_to_tls_start, PreambleError};
 pub use transcript::Transcript;

@@ -2,8 +2,10 @@
 //! `embedded:flaws=a,b`), parsed into endpoints the checks connect to.
 
 pub mod embedded;
+pub mod policy;
 pub mod scheme;
 
+pub use policy::Policy;
 pub use scheme::{Protocol, Scheme, TlsMode};
 
 use crate::server::{Flaws, UnknownFlaw};

@@ -1,0 +1,103 @@
+//! What every check gets (the endpoint, credentials, policy, session options) and
+//! what it gives back (a verdict), with the applicability rules shared by scripts
+//! and native checks.
+
+use crate::report::model::{Outcome, Severity};
+use crate::scenario::Meta;
+use crate::session::{SessionOptions, Transcript};
+use crate::target::{Credentials, Endpoint, Policy, TlsMode};
+
+/// Everything a check needs to run against one endpoint.
+#[derive(Debug, Clone)]
+pub struct CheckContext {
+    /// The endpoint under test.
+    pub endpoint: Endpoint,
+    /// Credentials, from the URL or the command line.
+    pub credentials: Option<Credentials>,
+    /// What TLS the endpoint must insist on.
+    pub policy: Policy,
+    /// Deadlines and caps for every connection.
+    pub session: SessionOptions,
+    /// The name used in EHLO.
+    pub client_name: String,
+}
+
+impl CheckContext {
+    /// A context for `endpoint` with its scheme's policy and default session options.
+    pub fn new(endpoint: Endpoint) -> CheckContext {
+        CheckContext {
+            credentials: endpoint.credentials.clone(),
+            policy: Policy::for_scheme(endpoint.scheme),
+            session: SessionOptions::default(),
+            client_name: super::CLIENT_NAME.into(),
+            endpoint,
+        }
+    }
+
+    /// A fresh transcript that will never show the password, in any encoding it
+    /// travels in (SASL PLAIN, LOGIN).
+    pub fn new_transcript(&self) -> Transcript {
+        use base64::Engine;
+        let mut transcript = Transcript::new();
+        if let Some(Credentials { user, password }) = &self.credentials {
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            transcript.add_secret(password.clone());
+            transcript.add_secret(b64(password));
+            transcript.add_secret(b64(&format!("\0{user}\0{password}")));
+            transcript.add_secret(b64(&format!("{user}\0{user}\0{password}")));
+        }
+        transcript
+    }
+}
+
+/// How a check ended: its outcome and the one-line detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// One line: why.
+    pub detail: String,
+    /// A severity that replaces the check's own for this result, when the finding
+    /// weighs differently under the endpoint's policy.
+    pub severity: Option<Severity>,
+}
+
+impl Verdict {
+    /// A verdict with the check's own severity.
+    pub fn new(outcome: Outcome, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            outcome,
+            detail: detail.into(),
+            severity: None,
+        }
+    }
+}
+
+/// Whether a check applies to this endpoint, policy and user; `Some` is the reason
+/// it is skipped.
+pub fn skip_reason(meta: &Meta, ctx: &CheckContext) -> Option<String> {
+    if meta.needs.starttls && ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit {
+        return Some(format!(
+            "{} is an implicit-TLS endpoint: STARTTLS does not apply",
+            ctx.endpoint.scheme
+        ));
+    }
+    if !meta.policies.is_empty() && !meta.policies.contains(&ctx.policy) {
+        let why = if ctx.policy == Policy::Mx {
+            " (opportunistic TLS allowed on MX)"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "does not apply under the {} policy{why}",
+            ctx.policy
+        ));
+    }
+    if meta.needs.credentials && ctx.credentials.is_none() {
+        return Some(
+            "needs credentials: give them in the URL (smtp://user:pass@host) or with --user/--password"
+                .into(),
+        );
+    }
+    None
+}
