@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub credentials: Option<Credentials>,
     /// A policy for every target, instead of the one each scheme implies.
     pub policy: Option<Policy>,
+    /// A recipient every target accepts, for checks that send mail.
+    pub rcpt: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -32,6 +34,7 @@ impl Default for RunOptions {
             session: SessionOptions::default(),
             credentials: None,
             policy: None,
+            rcpt: None,
         }
     }
 }
@@ -55,21 +58,31 @@ pub async fn run(
         .unwrap_or_default();
     let clock = Instant::now();
     let mut servers = Vec::new();
+    // Each endpoint with the options it runs under: the embedded server brings
+    // its own recipient where the user gave none.
     let mut endpoints = Vec::new();
     for spec in specs {
         match spec {
-            TargetSpec::Endpoint(endpoint) => endpoints.push(endpoint.clone()),
+            TargetSpec::Endpoint(endpoint) => endpoints.push((endpoint.clone(), options.clone())),
             TargetSpec::Embedded(flaws) => {
                 let server = EmbeddedTarget::start(*flaws).await?;
-                endpoints.extend(server.endpoints.iter().cloned());
+                let with_rcpt = RunOptions {
+                    rcpt: options.rcpt.clone().or_else(|| Some(server.rcpt.clone())),
+                    ..options.clone()
+                };
+                endpoints.extend(
+                    server
+                        .endpoints
+                        .iter()
+                        .map(|e| (e.clone(), with_rcpt.clone())),
+                );
                 servers.push(server);
             }
         }
     }
     let mut tasks = JoinSet::new();
-    for (index, endpoint) in endpoints.into_iter().enumerate() {
+    for (index, (endpoint, options)) in endpoints.into_iter().enumerate() {
         let catalogue = catalogue.clone();
-        let options = options.clone();
         tasks.spawn(async move { (index, run_endpoint(&catalogue, endpoint, &options).await) });
     }
     let mut targets: Vec<(usize, TargetReport)> = Vec::new();
@@ -104,6 +117,7 @@ pub async fn run_endpoint(
         policy: options
             .policy
             .unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
+        rcpt: options.rcpt.clone(),
         session: options.session.clone(),
         client_name: CLIENT_NAME.into(),
         endpoint: endpoint.clone(),

@@ -16,6 +16,8 @@ pub struct CheckContext {
     pub credentials: Option<Credentials>,
     /// What TLS the endpoint must insist on.
     pub policy: Policy,
+    /// A recipient the server accepts, for checks that send mail.
+    pub rcpt: Option<String>,
     /// Deadlines and caps for every connection.
     pub session: SessionOptions,
     /// The name used in EHLO.
@@ -28,6 +30,7 @@ impl CheckContext {
         CheckContext {
             credentials: endpoint.credentials.clone(),
             policy: Policy::for_scheme(endpoint.scheme),
+            rcpt: None,
             session: SessionOptions::default(),
             client_name: super::CLIENT_NAME.into(),
             endpoint,

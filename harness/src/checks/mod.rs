@@ -3,8 +3,11 @@
 //! join as Rust code through the same [`Check`] type, with the same ids, outcomes and
 //! transcripts.
 
+pub mod auth_plaintext;
 pub mod context;
+mod dialog;
 pub mod native;
+pub mod smuggling;
 
 pub use context::{skip_reason, CheckContext, Verdict};
 pub use native::NativeCheck;
@@ -106,6 +109,9 @@ impl Catalogue {
         for (path, text) in builtin::BUILTIN {
             catalogue.add(Check::Script(scenario::parse(path, text)?))?;
         }
+        for check in native_checks() {
+            catalogue.add(Check::Native(check))?;
+        }
         Ok(catalogue)
     }
 
@@ -176,6 +182,18 @@ impl Catalogue {
         });
         self
     }
+}
+
+/// The checks written in Rust.
+fn native_checks() -> Vec<Box<dyn NativeCheck>> {
+    let mut checks: Vec<Box<dyn NativeCheck>> = Vec::new();
+    for protocol in Protocol::ALL {
+        checks.push(Box::new(auth_plaintext::PlaintextAuthRejected::new(
+            protocol,
+        )));
+    }
+    checks.push(Box::new(smuggling::Smuggling::default()));
+    checks
 }
 
 fn source_of(check: &Check) -> String {

@@ -21,7 +21,7 @@ pub enum Command {
     /// Exit codes: 0 every check passed or was skipped; 1 at least one check failed;
     /// 2 usage or input error (bad flag, URL or scenario file); 3 not everything could
     /// be judged (target unreachable, timeouts).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the check catalogue: id, protocol, severity, title, references.
     List(ListArgs),
     /// Run the reference server in the foreground and print its endpoints.
@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// instead of the one its scheme implies.
     #[arg(long, value_name = "POLICY")]
     pub policy: Option<String>,
+    /// A recipient the servers accept, for checks that send mail (smtp.data.smuggling
+    /// delivers a few small probe messages to it).
+    #[arg(long, value_name = "ADDRESS")]
+    pub rcpt: Option<String>,
     /// Name to send in SNI instead of the target host.
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
@@ -125,6 +129,9 @@ pub struct ServeArgs {
     /// SMTP (STARTTLS) port; 0 picks a free one.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub smtp_port: u16,
+    /// Submission (STARTTLS, TLS required before MAIL) port.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub submission_port: u16,
     /// SMTPS (implicit TLS) port.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub smtps_port: u16,

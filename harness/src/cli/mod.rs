@@ -31,7 +31,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::List(args) => {
                 let catalogue = catalogue(&args.scenarios)?
                     .only(&globs(&args.only)?)
@@ -121,6 +121,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             .map(str::parse)
             .transpose()
             .map_err(CliError::Usage)?,
+        rcpt: args.rcpt.clone(),
     };
     let report = runner::run(&specs, &catalogue, &options).await?;
     if !args.quiet {
@@ -161,6 +162,7 @@ async fn serve(args: ServeArgs) -> Result<u8, CliError> {
         bind: args.bind,
         ports: Ports {
             smtp: args.smtp_port,
+            submission: args.submission_port,
             smtps: args.smtps_port,
             imap: args.imap_port,
             imaps: args.imaps_port,

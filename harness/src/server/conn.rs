@@ -142,20 +142,42 @@ impl Conn {
         self.send(&data).await
     }
 
+    /// Puts `line` and a CRLF back in front of whatever is buffered, to be read
+    /// next (the smuggling flaw re-reads the rest of a line as a command).
+    pub(crate) fn unread_line(&mut self, line: &[u8]) {
+        let mut front = Vec::with_capacity(line.len() + 2 + self.buf.len());
+        front.extend_from_slice(line);
+        front.extend_from_slice(b"\r\n");
+        front.append(&mut self.buf);
+        self.buf = front;
+    }
+
     /// Runs the server side of a TLS handshake over the current stream.
     ///
     /// Unless `keep_buffered`, whatever was already read past the STARTTLS
     /// line is thrown away: it arrived in plaintext and must not be executed
     /// as if it had been protected (CVE-2011-0411). On error the connection
     /// is unusable and the session must end.
-    pub(crate) async fn start_tls(&mut self, keep_buffered: bool) -> io::Result<()> {
+    pub(crate) async fn start_tls(
+        &mut self,
+        keep_buffered: bool,
+        keep_late: bool,
+    ) -> io::Result<()> {
         if !keep_buffered {
             self.buf.clear();
         }
-        let io = self
+        let mut io = self
             .io
             .take()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        if keep_late {
+            let (late, rest) = read_until_client_hello(&mut io, self.idle).await?;
+            self.buf.extend_from_slice(&late);
+            io = Box::new(Rewind {
+                prefix: rest,
+                inner: io,
+            });
+        }
         let tls = timeout(self.idle, self.acceptor.accept(io))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
@@ -178,4 +200,75 @@ pub(crate) enum Flow {
     Continue,
     /// End the session.
     Close,
+}
+
+/// The `late-injection` flaw's read before the handshake: every byte up to the
+/// first TLS handshake record header (0x16 0x03) is plaintext to keep; the
+/// record and what follows go back to the TLS acceptor.
+async fn read_until_client_hello(
+    io: &mut Box<dyn Io>,
+    idle: Duration,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut seen = Vec::new();
+    loop {
+        if let Some(at) = seen.windows(2).position(|w| w == [0x16, 0x03]) {
+            let rest = seen.split_off(at);
+            return Ok((seen, rest));
+        }
+        if seen.len() > MAX_LINE {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no ClientHello"));
+        }
+        match timeout(idle, io.read_buf(&mut seen)).await {
+            Ok(Ok(0)) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+        }
+    }
+}
+
+/// A stream that first yields bytes already read from it.
+struct Rewind {
+    prefix: Vec<u8>,
+    inner: Box<dyn Io>,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.drain(..n);
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -22,16 +22,33 @@ pub enum Flaw {
     StaleCapabilities,
     /// SMTP keeps the pre-STARTTLS session state after the upgrade.
     StateNotReset,
+    /// Discards what came with STARTTLS but keeps plaintext that arrives after
+    /// the go-ahead and before the ClientHello, and runs it inside TLS.
+    LateInjection,
+    /// IMAP advertises LOGINDISABLED before TLS but accepts LOGIN anyway.
+    LoginDespiteLogindisabled,
+    /// IMAP/POP3 accept a cleartext login (without advertising it), then
+    /// STARTTLS/STLS in the authenticated state, staying logged in inside TLS.
+    SessionFixation,
+    /// SMTP ends DATA at a bare `\n.\n` as well as at `\r\n.\r\n` (smuggling).
+    BareLfData,
+    /// SMTP on the submission port accepts MAIL FROM before TLS.
+    NoTlsRequired,
 }
 
 impl Flaw {
     /// Every flaw, in the order used for listing and for `Flaws` display.
-    pub const ALL: [Flaw; 5] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::NoStarttls,
         Flaw::StarttlsInjection,
         Flaw::PlaintextAuth,
         Flaw::StaleCapabilities,
         Flaw::StateNotReset,
+        Flaw::LateInjection,
+        Flaw::LoginDespiteLogindisabled,
+        Flaw::SessionFixation,
+        Flaw::BareLfData,
+        Flaw::NoTlsRequired,
     ];
 
     /// The kebab-case name used on the command line.
@@ -42,6 +59,11 @@ impl Flaw {
             Flaw::PlaintextAuth => "plaintext-auth",
             Flaw::StaleCapabilities => "stale-capabilities",
             Flaw::StateNotReset => "state-not-reset",
+            Flaw::LateInjection => "late-injection",
+            Flaw::LoginDespiteLogindisabled => "login-despite-logindisabled",
+            Flaw::SessionFixation => "session-fixation",
+            Flaw::BareLfData => "bare-lf-data",
+            Flaw::NoTlsRequired => "no-tls-required",
         }
     }
 
@@ -63,11 +85,22 @@ impl Flaw {
             Flaw::StateNotReset => {
                 "SMTP keeps EHLO, MAIL FROM and RCPT TO given before STARTTLS"
             }
+            Flaw::LateInjection => {
+                "keeps plaintext sent after the STARTTLS go-ahead, before the ClientHello, and runs it inside TLS"
+            }
+            Flaw::LoginDespiteLogindisabled => {
+                "IMAP advertises LOGINDISABLED before TLS but accepts LOGIN"
+            }
+            Flaw::SessionFixation => {
+                "IMAP/POP3 accept a cleartext login, then STARTTLS/STLS, and stay logged in inside TLS"
+            }
+            Flaw::BareLfData => "SMTP ends DATA at a bare LF.LF, not only at CRLF.CRLF (SMTP smuggling)",
+            Flaw::NoTlsRequired => "SMTP on the submission port accepts MAIL FROM before TLS",
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
@@ -106,7 +139,7 @@ impl FromStr for Flaw {
 /// A set of flaws; the empty set (the default) is the correct server.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
 pub struct Flaws {
-    bits: u8,
+    bits: u32,
 }
 
 impl Flaws {
@@ -155,6 +188,42 @@ impl Flaws {
     /// can append commands that the server then trusts as TLS-protected.
     pub(crate) fn keep_plaintext_after_upgrade(self) -> bool {
         self.contains(Flaw::StarttlsInjection)
+    }
+
+    /// Whether plaintext that arrives after the go-ahead and before the
+    /// ClientHello is kept and run inside TLS (the late variant of CVE-2011-0411).
+    pub(crate) fn keep_late_plaintext(self) -> bool {
+        self.contains(Flaw::LateInjection)
+    }
+
+    /// Whether IMAP LOGIN works before TLS. LOGINDISABLED is advertised unless
+    /// `plaintext-auth`; `login-despite-logindisabled` breaks that promise.
+    pub(crate) fn imap_login_allowed(self, tls: bool) -> bool {
+        self.auth_allowed(tls)
+            || self.contains(Flaw::LoginDespiteLogindisabled)
+            || self.contains(Flaw::SessionFixation)
+    }
+
+    /// Whether POP3 USER/PASS and AUTH work before TLS.
+    pub(crate) fn pop3_login_allowed(self, tls: bool) -> bool {
+        self.auth_allowed(tls) || self.contains(Flaw::SessionFixation)
+    }
+
+    /// Whether STARTTLS/STLS is accepted after login, keeping the login
+    /// (RFC 2595 §4 and RFC 9051 §6.2.1 forbid both).
+    pub(crate) fn starttls_after_login(self) -> bool {
+        self.contains(Flaw::SessionFixation)
+    }
+
+    /// Whether a bare `\n.\n` ends DATA; only `\r\n.\r\n` may (RFC 5321 §4.1.1.4).
+    pub(crate) fn bare_lf_ends_data(self) -> bool {
+        self.contains(Flaw::BareLfData)
+    }
+
+    /// Whether the submission port does business (MAIL FROM) before TLS;
+    /// RFC 8314 §3 wants TLS first.
+    pub(crate) fn submission_mail_before_tls(self) -> bool {
+        self.contains(Flaw::NoTlsRequired)
     }
 
     /// Whether SMTP forgets everything learnt before STARTTLS (RFC 3207 §4.2),

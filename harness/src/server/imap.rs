@@ -281,7 +281,8 @@ impl Session {
         if !flaws.starttls_supported() {
             return self.tagged(tag, "BAD Unknown command").await;
         }
-        if self.state != State::NotAuthenticated {
+        let logged_in = self.state != State::NotAuthenticated;
+        if logged_in && !flaws.starttls_after_login() {
             return self
                 .tagged(tag, "BAD STARTTLS not allowed after authentication")
                 .await;
@@ -292,13 +293,18 @@ impl Session {
         self.tagged(tag, "OK Begin TLS negotiation now").await?;
         if self
             .conn
-            .start_tls(flaws.keep_plaintext_after_upgrade())
+            .start_tls(
+                flaws.keep_plaintext_after_upgrade(),
+                flaws.keep_late_plaintext(),
+            )
             .await
             .is_err()
         {
             return Ok(Flow::Close);
         }
-        self.state = State::NotAuthenticated;
+        if !(logged_in && flaws.starttls_after_login()) {
+            self.state = State::NotAuthenticated;
+        }
         Ok(Flow::Continue)
     }
 
@@ -311,7 +317,7 @@ impl Session {
                 .await
                 .map(Some);
         }
-        if !self.shared.flaws.auth_allowed(self.conn.is_tls()) {
+        if !self.shared.flaws.imap_login_allowed(self.conn.is_tls()) {
             let text = format!("NO [PRIVACYREQUIRED] {what} is disabled until TLS is negotiated");
             return self.tagged(tag, &text).await.map(Some);
         }

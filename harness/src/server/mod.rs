@@ -67,8 +67,10 @@ impl Default for ServerConfig {
 /// The port of each listener; 0 lets the OS pick a free one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ports {
-    /// SMTP with STARTTLS.
+    /// SMTP with STARTTLS, as on an MX (port 25): TLS is opportunistic.
     pub smtp: u16,
+    /// SMTP submission with STARTTLS (port 587): TLS before any business.
+    pub submission: u16,
     /// SMTP over implicit TLS.
     pub smtps: u16,
     /// IMAP with STARTTLS.
@@ -84,7 +86,7 @@ pub struct Ports {
 /// Where one listener ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Endpoint {
-    /// One of `smtp`, `smtps`, `imap`, `imaps`, `pop3`, `pop3s`.
+    /// One of `smtp`, `submission`, `smtps`, `imap`, `imaps`, `pop3`, `pop3s`.
     pub scheme: &'static str,
     /// The bound address, with the real port when 0 was asked for.
     pub addr: SocketAddr,
@@ -130,11 +132,12 @@ pub fn self_signed_tls_config(
 #[derive(Clone, Copy, Debug)]
 enum Protocol {
     Smtp,
+    Submission,
     Imap,
     Pop3,
 }
 
-/// One of the six listeners.
+/// One of the seven listeners.
 #[derive(Clone, Copy, Debug)]
 struct Listener {
     scheme: &'static str,
@@ -143,7 +146,7 @@ struct Listener {
     port: fn(&Ports) -> u16,
 }
 
-const LISTENERS: [Listener; 6] = [
+const LISTENERS: [Listener; 7] = [
     Listener {
         scheme: "smtp",
         protocol: Protocol::Smtp,
@@ -151,8 +154,14 @@ const LISTENERS: [Listener; 6] = [
         port: |p| p.smtp,
     },
     Listener {
+        scheme: "submission",
+        protocol: Protocol::Submission,
+        implicit_tls: false,
+        port: |p| p.submission,
+    },
+    Listener {
         scheme: "smtps",
-        protocol: Protocol::Smtp,
+        protocol: Protocol::Submission,
         implicit_tls: true,
         port: |p| p.smtps,
     },
@@ -213,7 +222,7 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Makes the certificate, binds all six listeners and spawns their accept
+    /// Makes the certificate, binds all seven listeners and spawns their accept
     /// loops on the current tokio runtime.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         Self::start_with_idle(config, IDLE_TIMEOUT).await
@@ -275,7 +284,8 @@ impl RunningServer {
         })
     }
 
-    /// All six listeners, in the order smtp, smtps, imap, imaps, pop3, pop3s.
+    /// All seven listeners, in the order smtp, submission, smtps, imap, imaps,
+    /// pop3, pop3s.
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.endpoints
     }
@@ -362,7 +372,8 @@ async fn session(tcp: TcpStream, spec: Listener, shared: Arc<Shared>) {
         shared.conn(Box::new(tcp), false)
     };
     match spec.protocol {
-        Protocol::Smtp => smtp::run(conn, shared).await,
+        Protocol::Smtp => smtp::run(conn, shared, smtp::Port::Mx).await,
+        Protocol::Submission => smtp::run(conn, shared, smtp::Port::Submission).await,
         Protocol::Imap => imap::run(conn, shared).await,
         Protocol::Pop3 => pop3::run(conn, shared).await,
     }

@@ -126,7 +126,8 @@ impl Session {
         if !flaws.starttls_supported() {
             return self.reply("-ERR Unknown command").await;
         }
-        if self.state == State::Transaction {
+        let logged_in = self.state == State::Transaction;
+        if logged_in && !flaws.starttls_after_login() {
             return self
                 .reply("-ERR STLS not allowed after authentication")
                 .await;
@@ -137,13 +138,18 @@ impl Session {
         self.send("+OK Begin TLS negotiation").await?;
         if self
             .conn
-            .start_tls(flaws.keep_plaintext_after_upgrade())
+            .start_tls(
+                flaws.keep_plaintext_after_upgrade(),
+                flaws.keep_late_plaintext(),
+            )
             .await
             .is_err()
         {
             return Ok(Flow::Close);
         }
-        self.state = State::Authorization { user: None };
+        if !(logged_in && flaws.starttls_after_login()) {
+            self.state = State::Authorization { user: None };
+        }
         Ok(Flow::Continue)
     }
 
@@ -153,7 +159,7 @@ impl Session {
         if self.state == State::Transaction {
             return self.reply("-ERR Already authenticated").await.map(Some);
         }
-        if !self.shared.flaws.auth_allowed(self.conn.is_tls()) {
+        if !self.shared.flaws.pop3_login_allowed(self.conn.is_tls()) {
             return self
                 .reply("-ERR TLS required for authentication")
                 .await

@@ -52,18 +52,29 @@ enum Response {
     Gone,
 }
 
+/// Which SMTP service a listener offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Port {
+    /// Relay/MX (port 25): TLS is opportunistic (RFC 3207 §4).
+    Mx,
+    /// Message submission (587, 465): TLS before business (RFC 8314 §3).
+    Submission,
+}
+
 struct Session {
     conn: Conn,
     shared: Arc<Shared>,
     state: State,
+    port: Port,
 }
 
 /// Runs an SMTP session until QUIT, error or disconnect.
-pub(crate) async fn run(conn: Conn, shared: Arc<Shared>) {
+pub(crate) async fn run(conn: Conn, shared: Arc<Shared>, port: Port) {
     let mut session = Session {
         conn,
         shared,
         state: State::default(),
+        port,
     };
     let _ = session.serve().await;
     session.conn.close().await;
@@ -222,6 +233,12 @@ impl Session {
         if self.state.greeted.is_none() {
             return "503 5.5.1 Error: send HELO/EHLO first";
         }
+        if self.port == Port::Submission
+            && !self.conn.is_tls()
+            && !self.shared.flaws.submission_mail_before_tls()
+        {
+            return "530 5.7.0 Must issue a STARTTLS command first";
+        }
         if self.state.mail_from.is_some() {
             return "503 5.5.1 Error: nested MAIL command";
         }
@@ -301,6 +318,20 @@ impl Session {
             if line == b"." {
                 break;
             }
+            if self.shared.flaws.bare_lf_ends_data() {
+                // The smuggling bug: a bare LF ends a line inside DATA, so `\n.\n`,
+                // `\n.\r\n` or `\r\n.\n` ends the message and what follows is
+                // read as the next command (CVE-2023-51764 class).
+                let parts: Vec<&[u8]> = line.split(|&b| b == b'\n').collect();
+                if let Some(dot) = parts.iter().position(|part| *part == b".") {
+                    if dot + 1 < parts.len() {
+                        let rest = parts[dot + 1..].join(&b'\n');
+                        self.conn.unread_line(&rest);
+                    }
+                    body.extend_from_slice(&parts[..dot].join(&b'\n'));
+                    break;
+                }
+            }
             let line = line.strip_prefix(b".").unwrap_or(&line);
             size = size.saturating_add(line.len() + 2);
             // Past the limit the rest is read (to stay in sync) but not kept.
@@ -342,7 +373,10 @@ impl Session {
         self.reply("220 2.0.0 Ready to start TLS").await?;
         if self
             .conn
-            .start_tls(flaws.keep_plaintext_after_upgrade())
+            .start_tls(
+                flaws.keep_plaintext_after_upgrade(),
+                flaws.keep_late_plaintext(),
+            )
             .await
             .is_err()
         {

@@ -33,7 +33,8 @@ pub struct Answer {
     pub status: String,
     /// IMAP: the tag, `*` for untagged, `+` for a continuation request.
     pub tag: Option<String>,
-    /// The human text of the answer (all lines of an SMTP reply, joined with newlines).
+    /// The human text of the answer (all lines of an SMTP reply, joined with newlines;
+    /// an IMAP response code in brackets in front, as sent).
     pub text: String,
     /// Capabilities the answer (or, for IMAP, the untagged responses before it) carried.
     pub capabilities: Option<Capabilities>,
@@ -153,11 +154,14 @@ fn imap_answer(response: imap::Response) -> Answer {
     let capabilities = response.capabilities();
     let (tag, status, text) = match response {
         imap::Response::Tagged {
-            tag, status, text, ..
-        } => (tag, status.to_string(), text),
+            tag,
+            status,
+            code,
+            text,
+        } => (tag, status.to_string(), with_code(code, text)),
         imap::Response::Continuation { text } => ("+".into(), "+".into(), text),
-        imap::Response::Untagged(imap::Untagged::Status { status, text, .. }) => {
-            ("*".into(), status.to_string(), text)
+        imap::Response::Untagged(imap::Untagged::Status { status, code, text }) => {
+            ("*".into(), status.to_string(), with_code(code, text))
         }
         imap::Response::Untagged(imap::Untagged::Capability(atoms)) => {
             ("*".into(), "CAPABILITY".into(), atoms.join(" "))
@@ -176,6 +180,19 @@ fn imap_answer(response: imap::Response) -> Answer {
         tag: Some(tag),
         text,
         capabilities,
+    }
+}
+
+/// The text with its response code in front, as on the wire (`[PRIVACYREQUIRED]
+/// LOGIN is disabled`), so codes show in details and scripts can match them.
+fn with_code(code: Option<imap::ResponseCode>, text: String) -> String {
+    match code {
+        Some(imap::ResponseCode {
+            name,
+            args: Some(args),
+        }) => format!("[{name} {args}] {text}"),
+        Some(imap::ResponseCode { name, args: None }) => format!("[{name}] {text}"),
+        None => text,
     }
 }
 

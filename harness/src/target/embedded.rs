@@ -1,5 +1,6 @@
 //! The `embedded` target: the reference server started in this process on
-//! ephemeral loopback ports, judged on its STARTTLS endpoints with its test user.
+//! ephemeral loopback ports, judged on its STARTTLS endpoints (MX, submission,
+//! IMAP, POP3) with its test user and its test mailbox as recipient.
 
 use super::{Credentials, Endpoint, Scheme};
 use crate::server::{Flaws, RunningServer, ServerConfig, ServerError};
@@ -7,8 +8,10 @@ use crate::server::{Flaws, RunningServer, ServerConfig, ServerError};
 /// A running reference server and the endpoints a run judges.
 pub struct EmbeddedTarget {
     server: RunningServer,
-    /// smtp://, imap:// and pop3:// on loopback.
+    /// smtp://, submission://, imap:// and pop3:// on loopback.
     pub endpoints: Vec<Endpoint>,
+    /// A recipient the server accepts (its test user).
+    pub rcpt: String,
 }
 
 impl EmbeddedTarget {
@@ -22,8 +25,9 @@ impl EmbeddedTarget {
             user: config.user.clone(),
             password: config.password.clone(),
         };
+        let rcpt = format!("{}@{}", config.user, config.hostname);
         let server = RunningServer::start(config).await?;
-        let endpoints = [Scheme::Smtp, Scheme::Imap, Scheme::Pop3]
+        let endpoints = [Scheme::Smtp, Scheme::Submission, Scheme::Imap, Scheme::Pop3]
             .into_iter()
             .filter_map(|scheme| {
                 let addr = server.endpoint(scheme.name())?;
@@ -35,7 +39,11 @@ impl EmbeddedTarget {
                 })
             })
             .collect();
-        Ok(EmbeddedTarget { server, endpoints })
+        Ok(EmbeddedTarget {
+            server,
+            endpoints,
+            rcpt,
+        })
     }
 
     /// Stops the server.

@@ -16,7 +16,12 @@ fn flaw_names_round_trip() {
             "starttls-injection",
             "plaintext-auth",
             "stale-capabilities",
-            "state-not-reset"
+            "state-not-reset",
+            "late-injection",
+            "login-despite-logindisabled",
+            "session-fixation",
+            "bare-lf-data",
+            "no-tls-required"
         ]
     );
     for flaw in Flaw::ALL {
@@ -78,14 +83,25 @@ fn config_defaults() {
 }
 
 #[tokio::test]
-async fn six_endpoints() {
+async fn seven_endpoints() {
     let server = server("").await;
     let schemes: Vec<&str> = server.endpoints().iter().map(|e| e.scheme).collect();
-    assert_eq!(schemes, ["smtp", "smtps", "imap", "imaps", "pop3", "pop3s"]);
+    assert_eq!(
+        schemes,
+        [
+            "smtp",
+            "submission",
+            "smtps",
+            "imap",
+            "imaps",
+            "pop3",
+            "pop3s"
+        ]
+    );
     let mut ports: Vec<u16> = server.endpoints().iter().map(|e| e.addr.port()).collect();
     ports.sort_unstable();
     ports.dedup();
-    assert_eq!(ports.len(), 6);
+    assert_eq!(ports.len(), 7);
     assert!(!ports.contains(&0));
     for endpoint in server.endpoints() {
         assert_eq!(server.endpoint(endpoint.scheme), Some(endpoint.addr));

@@ -1,0 +1,110 @@
+//! A small line-by-line conversation for native checks: send a command, read the
+//! protocol's answer, map session trouble to the right verdict.
+
+use super::{CheckContext, Verdict};
+use crate::report::model::Outcome;
+use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Want};
+use crate::target::{Protocol, TlsMode};
+
+/// One connection of a native check.
+pub(crate) struct Dialog {
+    conn: Connection,
+    protocol: Protocol,
+}
+
+impl Dialog {
+    /// Connects (TLS at once on implicit-TLS endpoints) and reads the greeting,
+    /// which must be positive.
+    pub(crate) async fn open(
+        ctx: &CheckContext,
+        transcript: Transcript,
+    ) -> Result<Dialog, (Verdict, Transcript)> {
+        let endpoint = &ctx.endpoint;
+        let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
+        let conn = Connection::connect(
+            &endpoint.host,
+            endpoint.port,
+            implicit,
+            ctx.session.clone(),
+            transcript,
+        )
+        .await
+        .map_err(|(e, t)| (Verdict::new(Outcome::Error, e.to_string()), t))?;
+        let mut dialog = Dialog {
+            conn,
+            protocol: endpoint.protocol(),
+        };
+        let want = match dialog.protocol {
+            Protocol::Smtp => Want::SmtpReply,
+            Protocol::Imap => Want::ImapNext,
+            Protocol::Pop3 => Want::Pop3 { multi_line: false },
+        };
+        match dialog.read(&want).await {
+            Ok(greeting) if matches!(greeting.status.as_str(), "220" | "OK" | "+OK") => Ok(dialog),
+            Ok(greeting) => Err((
+                Verdict::new(
+                    Outcome::Error,
+                    format!("the server did not greet: `{}`", greeting.summary()),
+                ),
+                dialog.into_transcript(),
+            )),
+            Err(e) => Err((trouble(e, "the greeting"), dialog.into_transcript())),
+        }
+    }
+
+    /// Sends `line` and CRLF in one segment.
+    pub(crate) async fn send(&mut self, line: &str) -> Result<(), SessionError> {
+        self.conn
+            .send_segment(format!("{line}\r\n").as_bytes())
+            .await
+    }
+
+    /// Sends exact bytes in one segment.
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        self.conn.send_segment(bytes).await
+    }
+
+    /// Reads one answer.
+    pub(crate) async fn read(&mut self, want: &Want) -> Result<Answer, SessionError> {
+        read_answer(&mut self.conn, self.protocol, want).await
+    }
+
+    /// Sends `line` and reads its answer.
+    pub(crate) async fn ask(&mut self, line: &str, want: &Want) -> Result<Answer, SessionError> {
+        self.send(line).await?;
+        self.read(want).await
+    }
+
+    /// Upgrades with STARTTLS after the go-ahead has been read; plaintext that
+    /// arrived behind the go-ahead is an error of the server's making.
+    pub(crate) async fn start_tls(&mut self) -> Result<(), SessionError> {
+        let upgrade = self.conn.start_tls().await;
+        if !upgrade.early_plaintext.is_empty() {
+            return Err(SessionError::Handshake(format!(
+                "the server sent {} byte(s) of plaintext after its go-ahead",
+                upgrade.early_plaintext.len()
+            )));
+        }
+        upgrade.handshake
+    }
+
+    /// A note in the transcript.
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
+        self.conn.transcript_mut().note(text);
+    }
+
+    /// Ends the conversation.
+    pub(crate) fn into_transcript(self) -> Transcript {
+        self.conn.into_transcript()
+    }
+}
+
+/// A session error as a verdict: what kept the harness from judging is `error`;
+/// a server that closes or garbles its answer is judged by the caller, so here it
+/// is `error` too unless the caller decides otherwise.
+pub(crate) fn trouble(e: SessionError, waiting_for: &str) -> Verdict {
+    Verdict::new(
+        Outcome::Error,
+        format!("{e} (while waiting for {waiting_for})"),
+    )
+}

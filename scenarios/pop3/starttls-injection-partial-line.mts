@@ -1,0 +1,20 @@
+# A partial command pipelined with STLS must not be completed by the client's
+# first command inside TLS.
+id: pop3.starttls.injection-partial-line
+title: A partial line pipelined with STLS is not joined to the first command inside TLS
+protocol: pop3
+severity: high
+references: RFC 2595 §4, CVE-2011-0411
+needs: starttls
+pass: the partial line sent with STLS was discarded at the TLS upgrade
+
+S: +OK                    else error "the server did not greet with +OK"
+C: CAPA
+S: +OK                    else error "CAPA was refused"
+CAP: has STLS             else skip "STLS not offered, nothing to test"
+C: STLS
+RAW+ XMAILTLS
+S: +OK                    else pass "STLS with a pipelined partial line was refused, so nothing could be carried into TLS"
+TLS                       else error "the TLS handshake after STLS failed"
+C: QUIT
+S: +OK                    else fail "the server joined the partial line injected with STLS to the first command inside TLS"

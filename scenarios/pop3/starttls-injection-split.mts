@@ -1,0 +1,20 @@
+# A command slipped in on its own segment after the go-ahead, before the
+# ClientHello, must not run inside TLS either.
+id: pop3.starttls.injection-split
+title: A command injected between the STLS go-ahead and the ClientHello is not executed inside TLS
+protocol: pop3
+severity: high
+references: RFC 2595 §4, CVE-2011-0411
+needs: starttls
+pass: the command injected after the go-ahead was not executed inside TLS
+
+S: +OK                    else error "the server did not greet with +OK"
+C: CAPA
+S: +OK                    else error "CAPA was refused"
+CAP: has STLS             else skip "STLS not offered, nothing to test"
+C: STLS
+S: +OK                    else skip "STLS was refused, nothing to test"
+C: XMAILTLS-INJECTED
+TLS                       else pass "the handshake broke on the injected bytes, so nothing was carried into TLS"
+C: QUIT
+S: +OK                    else fail "the server answered the command injected before the ClientHello inside TLS"
