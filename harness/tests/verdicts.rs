@@ -12,6 +12,11 @@ use tokio::net::TcpListener;
 /// A plaintext SMTP peer: greets, then answers each line with `answer(line)`;
 /// `None` closes the connection.
 async fn fake_smtp(answer: fn(&str) -> Option<&'static str>) -> u16 {
+    fake("220 fake ESMTP\r\n", answer).await
+}
+
+/// A plaintext line-by-line peer of any protocol.
+async fn fake(greeting: &'static str, answer: fn(&str) -> Option<&'static str>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -19,7 +24,7 @@ async fn fake_smtp(answer: fn(&str) -> Option<&'static str>) -> u16 {
             tokio::spawn(async move {
                 let (read, mut write) = tcp.into_split();
                 let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                write.write_all(greeting.as_bytes()).await.unwrap();
                 while let Ok(Some(line)) = lines.next_line().await {
                     match answer(&line) {
                         Some(reply) => write.write_all(reply.as_bytes()).await.unwrap(),
@@ -33,6 +38,15 @@ async fn fake_smtp(answer: fn(&str) -> Option<&'static str>) -> u16 {
 }
 
 async fn run_check(id: &str, port: u16) -> CheckResult {
+    run_check_on(id, Scheme::Smtp, port, |_| {}).await
+}
+
+async fn run_check_on(
+    id: &str,
+    scheme: Scheme,
+    port: u16,
+    adjust: fn(&mut CheckContext),
+) -> CheckResult {
     let catalogue = Catalogue::builtin().unwrap();
     let check = catalogue
         .checks()
@@ -45,12 +59,14 @@ async fn run_check(id: &str, port: u16) -> CheckResult {
             ..SessionOptions::default()
         },
         ..CheckContext::new(Endpoint {
-            scheme: Scheme::Smtp,
+            scheme,
             host: "127.0.0.1".into(),
             port,
             credentials: None,
         })
     };
+    let mut ctx = ctx;
+    adjust(&mut ctx);
     check.run(&ctx).await
 }
 
@@ -127,4 +143,183 @@ async fn handshake_fails_when_the_server_answers_starttls_but_speaks_no_tls() {
         "{}",
         result.detail
     );
+}
+
+#[tokio::test]
+async fn plaintext_auth_fails_when_smtp_checks_the_password_before_tls() {
+    let port = fake_smtp(|line| {
+        ehlo(line).or(if line.starts_with("AUTH PLAIN") {
+            Some("535 5.7.8 Authentication credentials invalid\r\n")
+        } else {
+            Some("500 5.5.2 Error\r\n")
+        })
+    })
+    .await;
+    let result = run_check("smtp.auth.plaintext-rejected-before-tls", port).await;
+    assert_eq!(result.status, Outcome::Fail, "{}", result.detail);
+    assert!(
+        result
+            .detail
+            .contains("checked AUTH PLAIN credentials before TLS"),
+        "{}",
+        result.detail
+    );
+}
+
+#[tokio::test]
+async fn plaintext_auth_passes_when_smtp_refuses_auth_it_never_offered() {
+    // Postfix with smtpd_tls_auth_only: AUTH is not offered before TLS at all.
+    let port = fake_smtp(|line| {
+        ehlo(line).or(if line.starts_with("AUTH") {
+            Some("503 5.5.1 Error: authentication not enabled\r\n")
+        } else {
+            Some("221 2.0.0 Bye\r\n")
+        })
+    })
+    .await;
+    let result = run_check("smtp.auth.plaintext-rejected-before-tls", port).await;
+    assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
+    assert!(result.detail.contains("(503, 503)"), "{}", result.detail);
+}
+
+#[tokio::test]
+async fn plaintext_auth_fails_when_imap_judges_login_without_logindisabled() {
+    let port = fake("* OK fake IMAP\r\n", |line| match line.split(' ').nth(1) {
+        Some("CAPABILITY") => Some("* CAPABILITY IMAP4rev1 STARTTLS\r\nm1 OK done\r\n"),
+        Some("LOGIN") => Some("m2 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
+        _ => None,
+    })
+    .await;
+    let result = run_check_on(
+        "imap.auth.plaintext-rejected-before-tls",
+        Scheme::Imap,
+        port,
+        |_| {},
+    )
+    .await;
+    assert_eq!(result.status, Outcome::Fail, "{}", result.detail);
+    assert!(
+        result.detail.contains("judged in cleartext"),
+        "{}",
+        result.detail
+    );
+}
+
+#[tokio::test]
+async fn plaintext_auth_on_pop3_with_throwaway_credentials_judges_only_what_it_can() {
+    let silent_refusal = fake("+OK fake POP3\r\n", |line| {
+        Some(if line.starts_with("USER") {
+            "+OK\r\n"
+        } else {
+            "-ERR invalid login\r\n"
+        })
+    })
+    .await;
+    let result = run_check_on(
+        "pop3.auth.plaintext-rejected-before-tls",
+        Scheme::Pop3,
+        silent_refusal,
+        |_| {},
+    )
+    .await;
+    assert_eq!(result.status, Outcome::Skip, "{}", result.detail);
+    assert!(
+        result.detail.contains("give --user/--password"),
+        "{}",
+        result.detail
+    );
+
+    let tls_refusal = fake("+OK fake POP3\r\n", |line| {
+        Some(if line.starts_with("USER") {
+            "+OK\r\n"
+        } else {
+            "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n"
+        })
+    })
+    .await;
+    let result = run_check_on(
+        "pop3.auth.plaintext-rejected-before-tls",
+        Scheme::Pop3,
+        tls_refusal,
+        |_| {},
+    )
+    .await;
+    assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
+}
+
+/// An SMTP peer that takes a message and answers its end of data the way a
+/// hardened server does: `521` and close at the first bare LF, `250` at CRLF.CRLF.
+async fn strict_data_smtp() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                tcp.write_all(b"220 strict ESMTP\r\n").await.unwrap();
+                let mut buf = Vec::new();
+                let mut in_data = false;
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n @ 1..) = tcp.read(&mut chunk).await else {
+                        return;
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    if in_data {
+                        let bare_lf = buf.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r')
+                            || buf.first() == Some(&b'\n');
+                        if bare_lf {
+                            let _ = tcp
+                                .write_all(b"521 5.5.2 Error: bare <LF> received\r\n")
+                                .await;
+                            return;
+                        }
+                        if let Some(end) = buf.windows(5).position(|w| w == b"\r\n.\r\n") {
+                            buf.drain(..end + 5);
+                            in_data = false;
+                            tcp.write_all(b"250 2.0.0 Ok: queued\r\n").await.unwrap();
+                        } else {
+                            continue;
+                        }
+                    }
+                    while let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                        let line: Vec<u8> = buf.drain(..end + 2).collect();
+                        let reply: &[u8] = match &line[..4.min(line.len())] {
+                            b"EHLO" => b"250-strict\r\n250 PIPELINING\r\n",
+                            b"DATA" => {
+                                in_data = true;
+                                b"354 go ahead\r\n"
+                            }
+                            b"QUIT" => b"221 bye\r\n",
+                            _ => b"250 ok\r\n",
+                        };
+                        tcp.write_all(reply).await.unwrap();
+                        if in_data {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn smuggling_passes_when_bare_sequences_are_rejected_and_skips_without_a_recipient() {
+    let port = strict_data_smtp().await;
+    let result = run_check_on("smtp.data.smuggling", Scheme::Smtp, port, |ctx| {
+        ctx.rcpt = Some("postmaster@example.org".into())
+    })
+    .await;
+    assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
+    assert!(
+        result.detail.contains("rejected outright"),
+        "{}",
+        result.detail
+    );
+
+    let result = run_check_on("smtp.data.smuggling", Scheme::Smtp, port, |_| {}).await;
+    assert_eq!(result.status, Outcome::Skip);
+    assert!(result.detail.contains("--rcpt"));
 }
