@@ -10,6 +10,9 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod session;
+pub mod suite;
 pub mod target;
 pub mod tls;
 pub mod wire;
+
+pub use suite::{Suite, SuiteError, SuiteReport};

@@ -1,12 +1,14 @@
-//! Runs the catalogue against targets: every check on its own connection, checks of
-//! one target concurrently up to `--jobs` connections, targets side by side.
+//! Runs the catalogue against targets: first every target is prepared (the
+//! embedded server started, a whole host's ports probed), then every check runs on
+//! its own connection, checks of one endpoint concurrently up to `--jobs`
+//! connections, endpoints side by side.
 
-use crate::checks::{Catalogue, CheckContext, CLIENT_NAME};
+use crate::checks::{Catalogue, Check, CheckContext, CLIENT_NAME};
 use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
 use crate::server::ServerError;
 use crate::session::SessionOptions;
 use crate::target::embedded::EmbeddedTarget;
-use crate::target::{Credentials, Endpoint, Policy, TargetSpec};
+use crate::target::{Credentials, Endpoint, Policy, Scheme, TargetSpec};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -47,6 +49,134 @@ pub enum RunError {
     Embedded(#[from] ServerError),
 }
 
+/// One endpoint ready to be judged.
+#[derive(Debug, Clone)]
+pub struct PreparedTarget {
+    /// A stable name for the endpoint: its URL, or `embedded:smtp` and the like.
+    pub label: String,
+    /// What every check against it gets.
+    pub ctx: CheckContext,
+    /// Why nothing will be judged here (a closed port of a whole-host run).
+    pub closed: Option<String>,
+}
+
+/// Targets ready to be judged, and the servers started for them.
+pub struct Prepared {
+    /// Every endpoint, in the order the targets were given.
+    pub targets: Vec<PreparedTarget>,
+    servers: Vec<EmbeddedTarget>,
+}
+
+impl Prepared {
+    /// Stops the servers started for the run.
+    pub async fn shutdown(self) {
+        for server in self.servers {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Turns target specs into endpoints with their contexts: starts the embedded
+/// server, and probes every standard port of a `host:` target in parallel.
+pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepared, RunError> {
+    let mut prepared = Prepared {
+        targets: Vec::new(),
+        servers: Vec::new(),
+    };
+    for spec in specs {
+        match spec {
+            TargetSpec::Endpoint(endpoint) => prepared.targets.push(PreparedTarget {
+                label: endpoint.url(),
+                ctx: context(endpoint.clone(), options, None),
+                closed: None,
+            }),
+            TargetSpec::Embedded(flaws) => {
+                let server = EmbeddedTarget::start(*flaws).await?;
+                for endpoint in &server.endpoints {
+                    prepared.targets.push(PreparedTarget {
+                        label: format!("embedded:{}", endpoint.scheme),
+                        ctx: context(endpoint.clone(), options, Some(&server.rcpt)),
+                        closed: None,
+                    });
+                }
+                prepared.servers.push(server);
+            }
+            TargetSpec::Host(host) => prepared.targets.extend(whole_host(host, options).await),
+        }
+    }
+    Ok(prepared)
+}
+
+/// Every standard mail port of `host`, each with the policy its scheme implies;
+/// a port that does not accept a connection is marked closed.
+async fn whole_host(host: &str, options: &RunOptions) -> Vec<PreparedTarget> {
+    let mut probes = JoinSet::new();
+    for (index, scheme) in Scheme::ALL.into_iter().enumerate() {
+        let endpoint = Endpoint {
+            scheme,
+            host: host.to_string(),
+            port: scheme.default_port(),
+            credentials: None,
+        };
+        let timeout = options.session.timeout;
+        probes.spawn(async move {
+            let dial = endpoint
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string();
+            let closed = match tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((dial, endpoint.port)),
+            )
+            .await
+            {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(format!("port {} closed ({e})", endpoint.port)),
+                Err(_) => Some(format!(
+                    "port {} closed or filtered (no answer within {} ms)",
+                    endpoint.port,
+                    timeout.as_millis()
+                )),
+            };
+            (index, endpoint, closed)
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(Ok(probe)) = probes.join_next().await {
+        found.push(probe);
+    }
+    found.sort_by_key(|(index, ..)| *index);
+    found
+        .into_iter()
+        .map(|(_, endpoint, closed)| PreparedTarget {
+            label: endpoint.url(),
+            ctx: context(endpoint, options, None),
+            closed,
+        })
+        .collect()
+}
+
+fn context(
+    endpoint: Endpoint,
+    options: &RunOptions,
+    default_rcpt: Option<&String>,
+) -> CheckContext {
+    CheckContext {
+        credentials: endpoint
+            .credentials
+            .clone()
+            .or_else(|| options.credentials.clone()),
+        policy: options
+            .policy
+            .unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
+        rcpt: options.rcpt.clone().or_else(|| default_rcpt.cloned()),
+        session: options.session.clone(),
+        client_name: CLIENT_NAME.into(),
+        endpoint,
+    }
+}
+
 /// Runs `catalogue` against every target and assembles the report.
 pub async fn run(
     specs: &[TargetSpec],
@@ -57,45 +187,22 @@ pub async fn run(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let clock = Instant::now();
-    let mut servers = Vec::new();
-    // Each endpoint with the options it runs under: the embedded server brings
-    // its own recipient where the user gave none.
-    let mut endpoints = Vec::new();
-    for spec in specs {
-        match spec {
-            TargetSpec::Endpoint(endpoint) => endpoints.push((endpoint.clone(), options.clone())),
-            TargetSpec::Embedded(flaws) => {
-                let server = EmbeddedTarget::start(*flaws).await?;
-                let with_rcpt = RunOptions {
-                    rcpt: options.rcpt.clone().or_else(|| Some(server.rcpt.clone())),
-                    ..options.clone()
-                };
-                endpoints.extend(
-                    server
-                        .endpoints
-                        .iter()
-                        .map(|e| (e.clone(), with_rcpt.clone())),
-                );
-                servers.push(server);
-            }
-        }
-    }
+    let prepared = prepare(specs, options).await?;
     let mut tasks = JoinSet::new();
-    for (index, (endpoint, options)) in endpoints.into_iter().enumerate() {
+    for (index, target) in prepared.targets.iter().cloned().enumerate() {
         let catalogue = catalogue.clone();
-        tasks.spawn(async move { (index, run_endpoint(&catalogue, endpoint, &options).await) });
+        let jobs = options.jobs;
+        tasks.spawn(async move { (index, run_target(&catalogue, &target, jobs).await) });
     }
     let mut targets: Vec<(usize, TargetReport)> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        // run_endpoint catches its checks' panics, so a join error is a bug here.
+        // run_target catches its checks' panics, so a join error is a bug here.
         if let Ok(pair) = joined {
             targets.push(pair);
         }
     }
     targets.sort_by_key(|(index, _)| *index);
-    for server in servers {
-        server.shutdown().await;
-    }
+    prepared.shutdown().await;
     Ok(Report::new(
         started_at,
         clock.elapsed().as_millis() as u64,
@@ -103,43 +210,39 @@ pub async fn run(
     ))
 }
 
-/// Runs every check of the endpoint's protocol against it.
-pub async fn run_endpoint(
+/// Runs every check of the endpoint's protocol against one prepared target, at
+/// most `jobs` at a time.
+pub async fn run_target(
     catalogue: &Catalogue,
-    endpoint: Endpoint,
-    options: &RunOptions,
+    target: &PreparedTarget,
+    jobs: usize,
 ) -> TargetReport {
-    let ctx = Arc::new(CheckContext {
-        credentials: endpoint
-            .credentials
-            .clone()
-            .or_else(|| options.credentials.clone()),
-        policy: options
-            .policy
-            .unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
-        rcpt: options.rcpt.clone(),
-        session: options.session.clone(),
-        client_name: CLIENT_NAME.into(),
-        endpoint: endpoint.clone(),
-    });
-    let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
-    let mut tasks = JoinSet::new();
+    let ctx = Arc::new(target.ctx.clone());
+    let endpoint = &target.ctx.endpoint;
     let checks: Vec<_> = catalogue
         .for_protocol(endpoint.protocol())
         .cloned()
         .collect();
-    for (index, check) in checks.iter().cloned().enumerate() {
-        let ctx = ctx.clone();
-        let permits = permits.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (index, check.run(&ctx).await)
-        });
-    }
     let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
+    if let Some(reason) = &target.closed {
+        for (slot, check) in results.iter_mut().zip(&checks) {
+            *slot = Some(not_run(check, Outcome::Skip, reason));
+        }
+    } else {
+        let permits = Arc::new(Semaphore::new(jobs.max(1)));
+        let mut tasks = JoinSet::new();
+        for (index, check) in checks.iter().cloned().enumerate() {
+            let ctx = ctx.clone();
+            let permits = permits.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (index, check.run(&ctx).await)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, result)) = joined {
+                results[index] = Some(result);
+            }
         }
     }
     let results = results
@@ -147,17 +250,11 @@ pub async fn run_endpoint(
         .zip(&checks)
         .map(|(result, check)| {
             result.unwrap_or_else(|| {
-                let meta = check.meta();
-                CheckResult {
-                    id: meta.id.clone(),
-                    title: meta.title.clone(),
-                    status: Outcome::Error,
-                    severity: meta.severity,
-                    references: meta.references.clone(),
-                    duration_ms: 0,
-                    detail: "internal error: the check's task panicked (a bug in mailtls, please report it)".into(),
-                    transcript: Vec::new(),
-                }
+                not_run(
+                    check,
+                    Outcome::Error,
+                    "internal error: the check's task panicked (a bug in mailtls, please report it)",
+                )
             })
         })
         .collect();
@@ -165,6 +262,22 @@ pub async fn run_endpoint(
         target: endpoint.url(),
         protocol: endpoint.protocol().name().into(),
         policy: ctx.policy,
+        reachable: target.closed.is_none(),
         results,
+    }
+}
+
+/// The result of a check that never ran.
+fn not_run(check: &Check, status: Outcome, detail: &str) -> CheckResult {
+    let meta = check.meta();
+    CheckResult {
+        id: meta.id.clone(),
+        title: meta.title.clone(),
+        status,
+        severity: meta.severity,
+        references: meta.references.clone(),
+        duration_ms: 0,
+        detail: detail.into(),
+        transcript: Vec::new(),
     }
 }

@@ -253,3 +253,72 @@ fn serve_prints_endpoints_that_run_can_judge() {
         [("smtp.starttls.state-reset".to_string(), "fail".to_string())]
     );
 }
+
+#[test]
+fn whole_host_runs_every_standard_port_and_skips_closed_ones() {
+    use mailtls::server::{Ports, RunningServer, ServerConfig};
+    // A loopback address of its own, so the standard ports are free to take.
+    let host = "127.77.0.1";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(RunningServer::start(ServerConfig {
+        bind: host.parse().unwrap(),
+        ports: Ports {
+            smtp: 25,
+            submission: 587,
+            smtps: 465,
+            imap: 143,
+            imaps: 993,
+            pop3: 110,
+            pop3s: 995,
+        },
+        ..ServerConfig::default()
+    }));
+    let server = match server {
+        Ok(server) => server,
+        Err(e) => panic!("binding the standard ports on {host} needs root (CI runs as root): {e}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(
+        &[
+            "run",
+            &format!("host:{host}"),
+            "--user",
+            "mailtls",
+            "--password",
+            "mailtls-secret",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let host_report = report(dir.path());
+    let targets: Vec<_> = host_report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().to_string(),
+                t["policy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(targets.len(), 7, "{targets:?}");
+    assert!(targets.contains(&(format!("smtp://{host}:25"), "mx".into())));
+    assert!(targets.contains(&(format!("submission://{host}:587"), "submission".into())));
+    assert!(targets.contains(&(format!("imaps://{host}:993"), "mailbox".into())));
+    drop(server);
+
+    // Nothing listens on another address: every port closed, nothing judged, exit 3.
+    let dir = tempfile::tempdir().unwrap();
+    let out = mailtls(&["run", "host:127.77.0.2", "--timeout", "500"], dir.path());
+    assert_eq!(out.status.code(), Some(3));
+    let results = statuses(&report(dir.path()));
+    assert!(results.iter().all(|(_, s)| s == "skip"), "{results:?}");
+    let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    assert!(text.contains("port 25 closed") && text.contains("\"reachable\": false"));
+}

@@ -4,6 +4,7 @@ id: imap.starttls.offered
 title: STARTTLS is offered in the CAPABILITY list
 protocol: imap
 severity: high
+needs: starttls
 references: RFC 9051 §6.2.1, RFC 2595 §3.1, RFC 8314 §3
 pass: STARTTLS is advertised before TLS
 

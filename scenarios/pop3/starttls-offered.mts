@@ -3,6 +3,7 @@ id: pop3.starttls.offered
 title: STLS is offered in the CAPA list
 protocol: pop3
 severity: high
+needs: starttls
 references: RFC 2595 §4, RFC 2449 §5, RFC 8314 §3
 pass: STLS is advertised before TLS
 

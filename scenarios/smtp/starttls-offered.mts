@@ -4,6 +4,7 @@ id: smtp.starttls.offered
 title: STARTTLS is offered in the EHLO reply
 protocol: smtp
 severity: high
+needs: starttls
 references: RFC 3207 §4, RFC 8314 §3
 pass: STARTTLS is advertised in the EHLO reply
 

@@ -11,6 +11,9 @@ use super::{CheckContext, Verdict};
 use crate::report::model::{Outcome, Severity};
 use crate::scenario::{Meta, Needs};
 use crate::session::{Answer, SessionError, Transcript, Want};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// The sequences a lenient parser may take for the end of data.
 pub const SEQUENCES: [&[u8]; 11] = [
@@ -29,6 +32,9 @@ pub const SEQUENCES: [&[u8]; 11] = [
 
 /// More replies than a vulnerable server can give to one probe; stop reading there.
 const MAX_REPLIES: usize = 8;
+
+/// How many probe connections one check keeps open at once.
+const PARALLEL_PROBES: usize = 4;
 
 /// The smuggling check.
 #[derive(Debug)]
@@ -86,16 +92,46 @@ impl NativeCheck for Smuggling {
                 let reason = "needs a recipient the server accepts: give one with --rcpt";
                 return (Verdict::new(Outcome::Skip, reason), transcript);
             };
+            // Probes run side by side, a few at a time: each is a connection of
+            // its own, and TLS handshakes dominate their cost.
+            let permits = Arc::new(Semaphore::new(PARALLEL_PROBES));
+            let mut probes = JoinSet::new();
+            for (index, sequence) in SEQUENCES.into_iter().enumerate() {
+                let (ctx, rcpt, permits) = (ctx.clone(), rcpt.to_string(), permits.clone());
+                let mut own = transcript.sibling();
+                probes.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    own.note(format!(
+                        "probe: body with {} then a smuggled transaction",
+                        shown(sequence)
+                    ));
+                    let (result, own) = probe(&ctx, &rcpt, sequence, own).await;
+                    (index, result, own)
+                });
+            }
+            let mut done = Vec::with_capacity(SEQUENCES.len());
+            while let Some(joined) = probes.join_next().await {
+                match joined {
+                    Ok(probe) => done.push(probe),
+                    Err(e) => {
+                        return (
+                            Verdict::new(
+                                Outcome::Error,
+                                format!("internal error: a probe panicked: {e}"),
+                            ),
+                            transcript,
+                        )
+                    }
+                }
+            }
+            done.sort_by_key(|(index, ..)| *index);
             let mut transcript = transcript;
             let mut honoured = Vec::new();
             let mut rejected = 0;
-            for sequence in SEQUENCES {
-                let shown = shown(sequence);
-                transcript.note(format!(
-                    "probe: body with {shown} then a smuggled transaction"
-                ));
-                let (result, back) = probe(ctx, rcpt, sequence, transcript).await;
-                transcript = back;
+            let mut first_error = None;
+            for (index, result, own) in done {
+                transcript.append(own);
+                let shown = shown(SEQUENCES[index]);
                 match result {
                     Ok(Probe::Ended) => {}
                     Ok(Probe::Rejected(answer)) => {
@@ -106,8 +142,15 @@ impl NativeCheck for Smuggling {
                         transcript.note(format!("{shown} HONOURED: {answers}"));
                         honoured.push(shown);
                     }
-                    Err(verdict) => return (verdict, transcript),
+                    Err(verdict) => {
+                        first_error.get_or_insert(verdict);
+                    }
                 }
+            }
+            // A sequence that was honoured is a finding whatever else went wrong;
+            // otherwise a probe that could not be judged leaves the check unjudged.
+            if let (Some(verdict), true) = (first_error, honoured.is_empty()) {
+                return (verdict, transcript);
             }
             let total = SEQUENCES.len();
             let verdict = if honoured.is_empty() {

@@ -2,7 +2,7 @@
 //! own exit code so dispatch never decides it twice.
 
 use crate::checks::CatalogueError;
-use crate::report::model::Summary;
+use crate::report::model::{Report, Summary};
 use crate::report::write::WriteError;
 use crate::runner::RunError;
 use crate::target::TargetError;
@@ -26,6 +26,19 @@ pub fn for_summary(summary: &Summary) -> u8 {
         UNREACHABLE
     } else {
         OK
+    }
+}
+
+/// The exit code a finished run earns: as [`for_summary`], and 3 as well when
+/// no target answered at all (every port of a whole-host run closed).
+pub fn for_report(report: &Report) -> u8 {
+    let code = for_summary(&report.summary);
+    let nothing_answered =
+        !report.targets.is_empty() && report.targets.iter().all(|t| !t.reachable);
+    if code == OK && nothing_answered {
+        UNREACHABLE
+    } else {
+        code
     }
 }
 

@@ -133,7 +133,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         println!("reports: {}", names.join(", "));
     }
-    Ok(exit::for_summary(&report.summary))
+    Ok(exit::for_report(&report))
 }
 
 /// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.

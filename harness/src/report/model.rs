@@ -132,8 +132,16 @@ pub struct TargetReport {
     pub protocol: String,
     /// The TLS policy the target was judged under.
     pub policy: Policy,
+    /// False when nothing could be judged because the port did not answer (a
+    /// closed port of a whole-host run); absent from JSON when true.
+    #[serde(default = "reachable_default", skip_serializing_if = "Clone::clone")]
+    pub reachable: bool,
     /// Results in catalogue order.
     pub results: Vec<CheckResult>,
+}
+
+fn reachable_default() -> bool {
+    true
 }
 
 /// Counts by outcome.

@@ -38,6 +38,21 @@ impl Transcript {
         }
     }
 
+    /// An empty transcript on the same clock and with the same secrets, for a
+    /// connection that runs beside this one; [`Transcript::append`] joins it back.
+    pub fn sibling(&self) -> Transcript {
+        Transcript {
+            started: self.started,
+            entries: Vec::new(),
+            secrets: self.secrets.clone(),
+        }
+    }
+
+    /// Appends the entries of a sibling, keeping them together as one session.
+    pub fn append(&mut self, sibling: Transcript) {
+        self.entries.extend(sibling.entries);
+    }
+
     /// Records bytes the client sent.
     pub fn client(&mut self, bytes: &[u8]) {
         self.push(Dir::Client, escape_bytes(bytes));

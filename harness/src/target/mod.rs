@@ -67,6 +67,8 @@ pub enum TargetSpec {
     Endpoint(Endpoint),
     /// The built-in reference server, with these flaws switched on.
     Embedded(Flaws),
+    /// Every standard mail port of one host (`host:NAME`).
+    Host(String),
 }
 
 /// Why a target could not be understood. Every variant is a usage error (exit 2).
@@ -120,6 +122,14 @@ pub enum TargetError {
         /// The unknown flaw.
         source: UnknownFlaw,
     },
+    /// `host:` with something other than a bare host.
+    #[error("`{target}`: {reason}")]
+    Host {
+        /// What the user wrote.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A target kind this version cannot run yet.
     #[error("`{target}`: {kind} targets are not implemented yet")]
     NotImplemented {
@@ -151,16 +161,36 @@ impl TargetSpec {
                     source,
                 });
         }
-        for kind in ["container", "host"] {
-            if text.strip_prefix(kind).is_some_and(|r| r.starts_with(':')) {
-                return Err(TargetError::NotImplemented {
-                    target: text.into(),
-                    kind,
-                });
-            }
+        if let Some(host) = text.strip_prefix("host:") {
+            return parse_host(text, host).map(TargetSpec::Host);
+        }
+        if text.starts_with("container:") {
+            return Err(TargetError::NotImplemented {
+                target: text.into(),
+                kind: "container",
+            });
         }
         parse_url(text).map(TargetSpec::Endpoint)
     }
+}
+
+/// `host:NAME` takes a bare host name or IP literal: the ports are the standard ones.
+fn parse_host(text: &str, host: &str) -> Result<String, TargetError> {
+    let bracketed_v6 = host.starts_with('[') && host.ends_with(']');
+    if host.contains(['@', '/']) || (host.contains(':') && !bracketed_v6) {
+        return Err(TargetError::Host {
+            target: text.into(),
+            reason: "give only a host name or address; the ports are the standard ones".into(),
+        });
+    }
+    parse_url(&format!("smtp://{host}"))
+        .map(|endpoint| endpoint.host)
+        .map_err(|_| TargetError::Host {
+            target: text.into(),
+            reason:
+                "not a host name or address (write e.g. host:mail.example.org or host:127.0.0.1)"
+                    .into(),
+        })
 }
 
 fn parse_url(text: &str) -> Result<Endpoint, TargetError> {
@@ -272,6 +302,22 @@ mod tests {
     }
 
     #[test]
+    fn can_parse_whole_hosts() {
+        assert_eq!(
+            TargetSpec::parse("host:mail.example.org"),
+            Ok(TargetSpec::Host("mail.example.org".into()))
+        );
+        assert_eq!(
+            TargetSpec::parse("host:127.0.0.1"),
+            Ok(TargetSpec::Host("127.0.0.1".into()))
+        );
+        assert_eq!(
+            TargetSpec::parse("host:[::1]"),
+            Ok(TargetSpec::Host("[::1]".into()))
+        );
+    }
+
+    #[test]
     fn can_parse_embedded_with_flaws() {
         assert_eq!(
             TargetSpec::parse("embedded"),
@@ -294,6 +340,8 @@ mod tests {
             "embedded:flaws=nonsense",
             "embedded:nope",
             "container:postfix",
+            "host:",
+            "host:mail.example.org:25",
             "not a url",
             "smtp://bob:hunter2@host:99999",
         ]
