@@ -2,6 +2,7 @@
 //! one target concurrently up to `--jobs` connections, targets side by side.
 
 use crate::checks::{Catalogue, CheckContext, CLIENT_NAME};
+use crate::events::{NoObserver, RunObserver};
 use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
 use crate::server::ServerError;
 use crate::session::SessionOptions;
@@ -50,6 +51,16 @@ pub async fn run(
     catalogue: &Catalogue,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
+    run_observed(specs, catalogue, options, Arc::new(NoObserver)).await
+}
+
+/// [`run`], telling `observer` about each target and check as they go.
+pub async fn run_observed(
+    specs: &[TargetSpec],
+    catalogue: &Catalogue,
+    options: &RunOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<Report, RunError> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -70,7 +81,12 @@ pub async fn run(
     for (index, endpoint) in endpoints.into_iter().enumerate() {
         let catalogue = catalogue.clone();
         let options = options.clone();
-        tasks.spawn(async move { (index, run_endpoint(&catalogue, endpoint, &options).await) });
+        let observer = observer.clone();
+        tasks.spawn(async move {
+            let report =
+                run_endpoint_observed(&catalogue, endpoint, &options, index, &*observer).await;
+            (index, report)
+        });
     }
     let mut targets: Vec<(usize, TargetReport)> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -96,6 +112,17 @@ pub async fn run_endpoint(
     endpoint: Endpoint,
     options: &RunOptions,
 ) -> TargetReport {
+    run_endpoint_observed(catalogue, endpoint, options, 0, &NoObserver).await
+}
+
+/// [`run_endpoint`] for target number `index`, telling `observer` as checks finish.
+pub async fn run_endpoint_observed(
+    catalogue: &Catalogue,
+    endpoint: Endpoint,
+    options: &RunOptions,
+    index: usize,
+    observer: &dyn RunObserver,
+) -> TargetReport {
     let ctx = Arc::new(CheckContext {
         credentials: endpoint
             .credentials
@@ -114,6 +141,7 @@ pub async fn run_endpoint(
         .for_protocol(endpoint.protocol())
         .cloned()
         .collect();
+    observer.target_started(index, &endpoint.url(), checks.len());
     for (index, check) in checks.iter().cloned().enumerate() {
         let ctx = ctx.clone();
         let permits = permits.clone();
@@ -124,10 +152,12 @@ pub async fn run_endpoint(
     }
     let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
     while let Some(joined) = tasks.join_next().await {
-        if let Ok((index, result)) = joined {
-            results[index] = Some(result);
+        if let Ok((check, result)) = joined {
+            observer.check_finished(index, &result);
+            results[check] = Some(result);
         }
     }
+    observer.target_finished(index);
     let results = results
         .into_iter()
         .zip(&checks)
@@ -143,6 +173,7 @@ pub async fn run_endpoint(
                     duration_ms: 0,
                     detail: "internal error: the check's task panicked (a bug in mailtls, please report it)".into(),
                     transcript: Vec::new(),
+                    baseline: None,
                 }
             })
         })

@@ -47,6 +47,9 @@ pub enum CliError {
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A baseline or compared report that cannot be read.
+    #[error(transparent)]
+    Baseline(#[from] crate::report::baseline::LoadError),
     /// The reference server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::server::ServerError),
@@ -62,7 +65,8 @@ impl CliError {
             CliError::Usage(_)
             | CliError::Target(_)
             | CliError::Catalogue(_)
-            | CliError::Write(_) => USAGE,
+            | CliError::Write(_)
+            | CliError::Baseline(_) => USAGE,
             CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
         }
     }
@@ -79,6 +83,7 @@ impl CliError {
                 | CliError::Run(_)
                 | CliError::Write(_)
                 | CliError::Serve(_)
+                | CliError::Baseline(_)
         ) {
             source = source.and_then(|s| s.source());
         }
