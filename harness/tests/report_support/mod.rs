@@ -23,6 +23,7 @@ pub async fn run_embedded(target: &str) -> Report {
 pub fn normalise(mut report: Report) -> Report {
     report.started_at = "2026-01-01T00:00:00Z".into();
     report.duration_ms = 0;
+    let address = Regex::new(r"127\.0\.0\.1:\d+").unwrap();
     for target in &mut report.targets {
         let port = match target.protocol.as_str() {
             "smtp" => "2525",
@@ -31,8 +32,7 @@ pub fn normalise(mut report: Report) -> Report {
             _ => "1",
         };
         let fix = |text: &str| -> String {
-            Regex::new(r"127\.0\.0\.1:\d+")
-                .unwrap()
+            address
                 .replace_all(text, format!("127.0.0.1:{port}").as_str())
                 .into_owned()
         };
@@ -81,13 +81,14 @@ fn imap_tag(transcript: &[TranscriptEntry]) -> Option<String> {
 pub fn stable(text: &str) -> String {
     let rules = [
         (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+        (r"127\.0\.0\.1\\:\d+", r"127.0.0.1\:PORT"),
         (
             r"\b[a-z][a-z0-9]{3}(\d) (CAPABILITY|STARTTLS|NOOP|LOGOUT|OK|NO|BAD|LOGIN|AUTHENTICATE)",
             "TAG$1 $2",
         ),
         (r"`[a-z][a-z0-9]{3}(\d) ", "`TAG$1 "),
         (r"\d+ ms", "N ms"),
-        (r"\s*\d+ms ", " Nms "),
+        (r" +\d+ms ", " Nms "),
         (r"reports: .*", "reports: DIR"),
     ];
     let mut text = text.to_string();

@@ -93,9 +93,9 @@ fn header(out: &mut String, report: &Report) {
     );
     out.push_str("</div>\n");
     if let Some(b) = BaselineCounts::of(report) {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"baseline\">Against the baseline: <b>{}</b> new failure(s), <b>{}</b> fixed, {} unchanged.</p>\n",
+            "<p class=\"baseline\">Against the baseline: <b>{}</b> new failure(s), <b>{}</b> fixed, {} unchanged.</p>",
             b.new, b.fixed, b.unchanged
         );
     }
