@@ -3,6 +3,7 @@
 use super::args::FailOn;
 use super::exit;
 use crate::report::model::{BaselineMark, Report};
+use crate::report::overview;
 
 /// `--fail-on any`: [`exit::for_summary`]. `--fail-on new`: 1 only when a result is
 /// marked new against the baseline; otherwise 3 when something could not be judged,
@@ -11,11 +12,7 @@ pub fn exit_code(report: &Report, fail_on: FailOn) -> u8 {
     match fail_on {
         FailOn::Any => exit::for_summary(&report.summary),
         FailOn::New => {
-            let new = report
-                .targets
-                .iter()
-                .flat_map(|t| &t.results)
-                .any(|r| r.baseline == Some(BaselineMark::New));
+            let new = overview::results(report).any(|(_, r)| r.baseline == Some(BaselineMark::New));
             if new {
                 exit::FAILED
             } else if report.summary.error > 0 {
