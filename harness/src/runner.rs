@@ -4,6 +4,7 @@
 //! connections, endpoints side by side.
 
 use crate::checks::{Catalogue, Check, CheckContext, CLIENT_NAME};
+use crate::events::{NoObserver, RunObserver};
 use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
 use crate::server::ServerError;
 use crate::session::SessionOptions;
@@ -183,6 +184,16 @@ pub async fn run(
     catalogue: &Catalogue,
     options: &RunOptions,
 ) -> Result<Report, RunError> {
+    run_observed(specs, catalogue, options, Arc::new(NoObserver)).await
+}
+
+/// [`run`], telling `observer` as targets start and checks finish.
+pub async fn run_observed(
+    specs: &[TargetSpec],
+    catalogue: &Catalogue,
+    options: &RunOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<Report, RunError> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -192,7 +203,11 @@ pub async fn run(
     for (index, target) in prepared.targets.iter().cloned().enumerate() {
         let catalogue = catalogue.clone();
         let jobs = options.jobs;
-        tasks.spawn(async move { (index, run_target(&catalogue, &target, jobs).await) });
+        let observer = observer.clone();
+        tasks.spawn(async move {
+            let report = run_target_observed(&catalogue, &target, jobs, index, &*observer).await;
+            (index, report)
+        });
     }
     let mut targets: Vec<(usize, TargetReport)> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -217,6 +232,17 @@ pub async fn run_target(
     target: &PreparedTarget,
     jobs: usize,
 ) -> TargetReport {
+    run_target_observed(catalogue, target, jobs, 0, &NoObserver).await
+}
+
+/// [`run_target`] for target number `index`, telling `observer` as checks finish.
+pub async fn run_target_observed(
+    catalogue: &Catalogue,
+    target: &PreparedTarget,
+    jobs: usize,
+    index: usize,
+    observer: &dyn RunObserver,
+) -> TargetReport {
     let ctx = Arc::new(target.ctx.clone());
     let endpoint = &target.ctx.endpoint;
     let checks: Vec<_> = catalogue
@@ -224,6 +250,7 @@ pub async fn run_target(
         .cloned()
         .collect();
     let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
+    observer.target_started(index, &endpoint.url(), checks.len());
     if let Some(reason) = &target.closed {
         for (slot, check) in results.iter_mut().zip(&checks) {
             *slot = Some(not_run(check, Outcome::Skip, reason));
@@ -231,20 +258,22 @@ pub async fn run_target(
     } else {
         let permits = Arc::new(Semaphore::new(jobs.max(1)));
         let mut tasks = JoinSet::new();
-        for (index, check) in checks.iter().cloned().enumerate() {
+        for (slot, check) in checks.iter().cloned().enumerate() {
             let ctx = ctx.clone();
             let permits = permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                (index, check.run(&ctx).await)
+                (slot, check.run(&ctx).await)
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, result)) = joined {
-                results[index] = Some(result);
+            if let Ok((slot, result)) = joined {
+                observer.check_finished(index, &result);
+                results[slot] = Some(result);
             }
         }
     }
+    observer.target_finished(index);
     let results = results
         .into_iter()
         .zip(&checks)
@@ -279,5 +308,6 @@ fn not_run(check: &Check, status: Outcome, detail: &str) -> CheckResult {
         duration_ms: 0,
         detail: detail.into(),
         transcript: Vec::new(),
+        baseline: None,
     }
 }

@@ -66,6 +66,7 @@ impl Check {
             duration_ms: started.elapsed().as_millis() as u64,
             detail: verdict.detail,
             transcript: transcript.into_entries(),
+            baseline: None,
         }
     }
 }

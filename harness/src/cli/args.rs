@@ -15,6 +15,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only add noise
 pub enum Command {
     /// Run the checks against targets and write reports.
     ///
@@ -26,6 +27,11 @@ pub enum Command {
     List(ListArgs),
     /// Run the reference server in the foreground and print its endpoints.
     Serve(ServeArgs),
+    /// Compare two report.json files: new failures, fixes, checks still failing.
+    ///
+    /// Exit codes: 0 no new failure; 1 NEW has failures OLD did not; 2 a file is
+    /// missing or not a mailtls report.
+    Diff(super::diff::DiffArgs),
 }
 
 /// `mailtls run`.
@@ -41,7 +47,7 @@ pub struct RunArgs {
     /// Where to write reports [default: reports/<UTC timestamp>/].
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Report formats, comma-separated: json, junit.
+    /// Report formats, comma-separated: json, junit, sarif, html, md.
     #[arg(
         long,
         value_name = "LIST",
@@ -76,6 +82,35 @@ pub struct RunArgs {
     /// Print nothing but errors; the exit code and the reports say the rest.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Baselines, progress and the extra report formats.
+    #[command(flatten)]
+    pub reporting: ReportingArgs,
+}
+
+/// What `mailtls run` compares against and shows while it works.
+#[derive(Debug, Args)]
+pub struct ReportingArgs {
+    /// Also print the transcript of every failed or errored check.
+    #[arg(long, short, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// An earlier report.json: mark each result new, fixed or unchanged against it.
+    #[arg(long, value_name = "REPORT_JSON")]
+    pub baseline: Option<PathBuf>,
+    /// Which failures set exit code 1: any, or only those new against --baseline.
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "any")]
+    pub fail_on: FailOn,
+    /// Where summary.md links the HTML report (e.g. the CI artifact's URL).
+    #[arg(long, value_name = "URL")]
+    pub html_url: Option<String>,
+}
+
+/// `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Every failed check sets exit code 1.
+    Any,
+    /// Only failures that are new against --baseline set exit code 1.
+    New,
 }
 
 /// Credentials for targets whose URL has none.

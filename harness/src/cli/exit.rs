@@ -33,13 +33,16 @@ pub fn for_summary(summary: &Summary) -> u8 {
 /// no target answered at all (every port of a whole-host run closed).
 pub fn for_report(report: &Report) -> u8 {
     let code = for_summary(&report.summary);
-    let nothing_answered =
-        !report.targets.is_empty() && report.targets.iter().all(|t| !t.reachable);
-    if code == OK && nothing_answered {
+    if code == OK && nothing_answered(report) {
         UNREACHABLE
     } else {
         code
     }
+}
+
+/// Whether no target answered at all (every port of a whole-host run closed).
+pub fn nothing_answered(report: &Report) -> bool {
+    !report.targets.is_empty() && report.targets.iter().all(|t| !t.reachable)
 }
 
 /// Why a command did not complete.
@@ -60,6 +63,9 @@ pub enum CliError {
     /// The report could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A baseline or compared report that cannot be read.
+    #[error(transparent)]
+    Baseline(#[from] crate::report::baseline::LoadError),
     /// The reference server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::server::ServerError),
@@ -75,7 +81,8 @@ impl CliError {
             CliError::Usage(_)
             | CliError::Target(_)
             | CliError::Catalogue(_)
-            | CliError::Write(_) => USAGE,
+            | CliError::Write(_)
+            | CliError::Baseline(_) => USAGE,
             CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
         }
     }
@@ -92,6 +99,7 @@ impl CliError {
                 | CliError::Run(_)
                 | CliError::Write(_)
                 | CliError::Serve(_)
+                | CliError::Baseline(_)
         ) {
             source = source.and_then(|s| s.source());
         }

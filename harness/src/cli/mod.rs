@@ -2,12 +2,14 @@
 //! typed error that knows its exit code.
 
 pub mod args;
+pub mod diff;
 pub mod exit;
+pub mod gate;
 pub mod list;
 
 use crate::checks::Catalogue;
 use crate::report::terminal;
-use crate::report::write::{write_report, Format};
+use crate::report::write::{write_report_with, Format, WriteOptions};
 use crate::runner::{self, RunOptions};
 use crate::server::{Flaw, Ports, RunningServer, ServerConfig};
 use crate::session::SessionOptions;
@@ -40,6 +42,7 @@ pub fn main() -> ExitCode {
                 Ok(exit::OK)
             }
             Command::Serve(args) => serve(args).await,
+            Command::Diff(args) => diff::diff(&args),
         }
     });
     match result {
@@ -70,6 +73,17 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         .iter()
         .map(|f| f.parse::<Format>().map_err(CliError::Usage))
         .collect::<Result<Vec<_>, _>>()?;
+    let reporting = &args.reporting;
+    if reporting.fail_on == args::FailOn::New && reporting.baseline.is_none() {
+        return Err(CliError::Usage(
+            "--fail-on new needs --baseline OLD/report.json".into(),
+        ));
+    }
+    let baseline = reporting
+        .baseline
+        .as_deref()
+        .map(crate::report::baseline::load)
+        .transpose()?;
     if args.jobs == 0 {
         return Err(CliError::Usage("--jobs must be at least 1".into()));
     }
@@ -123,17 +137,42 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             .map_err(CliError::Usage)?,
         rcpt: args.rcpt.clone(),
     };
-    let report = runner::run(&specs, &catalogue, &options).await?;
+    let bars = (!args.quiet && crate::report::progress::wanted())
+        .then(|| std::sync::Arc::new(crate::report::progress::Bars::new()));
+    let observer: std::sync::Arc<dyn crate::events::RunObserver> = match &bars {
+        Some(bars) => bars.clone(),
+        None => std::sync::Arc::new(crate::events::NoObserver),
+    };
+    let mut report = runner::run_observed(&specs, &catalogue, &options, observer).await?;
+    if let Some(bars) = bars {
+        bars.clear();
+    }
+    if let Some(baseline) = &baseline {
+        crate::report::baseline::apply(&mut report, baseline);
+    }
+    if reporting.verbose {
+        print!("{}", crate::report::verbose::failures(&report));
+    }
     if !args.quiet {
         print!("{}", terminal::summary(&report));
     }
+    if let (Some(baseline), false) = (&baseline, args.quiet) {
+        let comparison = crate::report::baseline::Comparison::of(baseline, &report);
+        print!(
+            "{}",
+            crate::report::baseline::render(&comparison, crate::report::baseline::Detail::Changes)
+        );
+    }
     let dir = args.report_dir.clone().unwrap_or_else(default_report_dir);
-    let written = write_report(&report, &dir, &formats)?;
+    let write_options = WriteOptions {
+        html_url: reporting.html_url.clone(),
+    };
+    let written = write_report_with(&report, &dir, &formats, &write_options)?;
     if !args.quiet {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         println!("reports: {}", names.join(", "));
     }
-    Ok(exit::for_report(&report))
+    Ok(gate::exit_code(&report, reporting.fail_on))
 }
 
 /// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.

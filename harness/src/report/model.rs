@@ -121,6 +121,32 @@ pub struct CheckResult {
     pub detail: String,
     /// Every byte of the session(s) the check used, and the harness's notes.
     pub transcript: Vec<TranscriptEntry>,
+    /// Compared with a baseline report (`--baseline`); absent when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineMark>,
+}
+
+/// How a result compares with the same check on the same target in a baseline report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineMark {
+    /// Fails now and did not fail in the baseline (or was not in it).
+    New,
+    /// Failed in the baseline and passes now.
+    Fixed,
+    /// Anything else: still failing, still passing, skipped or not judged.
+    Unchanged,
+}
+
+impl BaselineMark {
+    /// The lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineMark::New => "new",
+            BaselineMark::Fixed => "fixed",
+            BaselineMark::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// Every result for one target.

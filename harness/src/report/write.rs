@@ -11,6 +11,12 @@ pub enum Format {
     Json,
     /// `junit.xml`.
     Junit,
+    /// `report.sarif`, SARIF 2.1.0.
+    Sarif,
+    /// `report.html`, one self-contained page.
+    Html,
+    /// `summary.md`, for CI job summaries and pull-request comments.
+    Md,
 }
 
 impl Format {
@@ -19,6 +25,9 @@ impl Format {
         match self {
             Format::Json => "report.json",
             Format::Junit => "junit.xml",
+            Format::Sarif => "report.sarif",
+            Format::Html => "report.html",
+            Format::Md => "summary.md",
         }
     }
 }
@@ -29,8 +38,11 @@ impl FromStr for Format {
         match s.trim() {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
+            "sarif" => Ok(Format::Sarif),
+            "html" => Ok(Format::Html),
+            "md" | "markdown" => Ok(Format::Md),
             other => Err(format!(
-                "unknown report format `{other}` (expected json or junit)"
+                "unknown report format `{other}` (expected json, junit, sarif, html or md)"
             )),
         }
     }
@@ -57,12 +69,29 @@ pub enum WriteError {
     },
 }
 
+/// Choices that shape the rendered files without changing what they say.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Where `summary.md` links the HTML report (a CI artifact URL); default `report.html`.
+    pub html_url: Option<String>,
+}
+
 /// Writes `formats` into `dir` (created if missing) and returns the paths written.
 /// Each file is written to a temporary name and renamed, so a reader never sees half a report.
 pub fn write_report(
     report: &Report,
     dir: &Path,
     formats: &[Format],
+) -> Result<Vec<PathBuf>, WriteError> {
+    write_report_with(report, dir, formats, &WriteOptions::default())
+}
+
+/// [`write_report`] with options.
+pub fn write_report_with(
+    report: &Report,
+    dir: &Path,
+    formats: &[Format],
+    options: &WriteOptions,
 ) -> Result<Vec<PathBuf>, WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| WriteError::Io {
         path: dir.to_path_buf(),
@@ -73,6 +102,13 @@ pub fn write_report(
         let text = match format {
             Format::Json => serde_json::to_string_pretty(report).map_err(|e| e.to_string()),
             Format::Junit => super::junit::to_junit(report).map_err(|e| e.to_string()),
+            Format::Sarif => serde_json::to_string_pretty(&super::sarif::to_sarif(report))
+                .map_err(|e| e.to_string()),
+            Format::Html => Ok(super::html::to_html(report)),
+            Format::Md => Ok(super::markdown::to_markdown(
+                report,
+                options.html_url.as_deref().unwrap_or("report.html"),
+            )),
         }
         .map_err(|reason| WriteError::Render {
             format: format.file_name(),
