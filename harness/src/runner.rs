@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub credentials: Option<Credentials>,
     /// A policy for every target, instead of the one each scheme implies.
     pub policy: Option<Policy>,
+    /// DER certificates trusted besides the system roots (`--ca`).
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for RunOptions {
@@ -32,6 +34,7 @@ impl Default for RunOptions {
             session: SessionOptions::default(),
             credentials: None,
             policy: None,
+            trust_anchors: Vec::new(),
         }
     }
 }
@@ -56,12 +59,20 @@ pub async fn run(
     let clock = Instant::now();
     let mut servers = Vec::new();
     let mut endpoints = Vec::new();
+    // The embedded server's test CA, trusted for its own endpoints only.
+    let mut anchors = std::collections::HashMap::new();
     for spec in specs {
         match spec {
             TargetSpec::Endpoint(endpoint) => endpoints.push(endpoint.clone()),
             TargetSpec::Embedded(flaws) => {
                 let server = EmbeddedTarget::start(*flaws).await?;
                 endpoints.extend(server.endpoints.iter().cloned());
+                anchors.extend(
+                    server
+                        .endpoints
+                        .iter()
+                        .map(|e| (e.url(), server.trust_anchor())),
+                );
                 servers.push(server);
             }
         }
@@ -69,7 +80,10 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for (index, endpoint) in endpoints.into_iter().enumerate() {
         let catalogue = catalogue.clone();
-        let options = options.clone();
+        let mut options = options.clone();
+        options
+            .trust_anchors
+            .extend(anchors.remove(&endpoint.url()));
         tasks.spawn(async move { (index, run_endpoint(&catalogue, endpoint, &options).await) });
     }
     let mut targets: Vec<(usize, TargetReport)> = Vec::new();
@@ -106,6 +120,7 @@ pub async fn run_endpoint(
             .unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
         session: options.session.clone(),
         client_name: CLIENT_NAME.into(),
+        tls: crate::tls::TlsOptions::new(options.trust_anchors.clone(), options.jobs),
         endpoint: endpoint.clone(),
     });
     let permits = Arc::new(Semaphore::new(options.jobs.max(1)));

@@ -64,11 +64,18 @@ fn default_run_judges_the_embedded_server_and_passes() {
     assert_eq!(report["schema"], "mailtls-report/1");
     let results = statuses(&report);
     assert!(results.len() >= 16);
-    assert!(results.iter().all(|(_, s)| s == "pass"), "{results:?}");
+    // The reference server speaks nothing below TLS 1.2: no fallback to protect.
+    let skips = |id: &str| id == "tls.downgrade.fallback-scsv";
+    assert!(
+        results
+            .iter()
+            .all(|(id, s)| s == "pass" || (s == "skip" && skips(id))),
+        "{results:?}"
+    );
     assert!(dir.path().join("junit.xml").exists());
     assert_eq!(
         report["summary"]["pass"].as_u64(),
-        Some(results.len() as u64)
+        Some(results.iter().filter(|(_, s)| s == "pass").count() as u64)
     );
 }
 

@@ -20,6 +20,8 @@ pub struct CheckContext {
     pub session: SessionOptions,
     /// The name used in EHLO.
     pub client_name: String,
+    /// Extra trust anchors and the TLS facts the TLS checks of this endpoint share.
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl CheckContext {
@@ -30,6 +32,7 @@ impl CheckContext {
             policy: Policy::for_scheme(endpoint.scheme),
             session: SessionOptions::default(),
             client_name: super::CLIENT_NAME.into(),
+            tls: crate::tls::TlsOptions::default(),
             endpoint,
         }
     }

@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod native;
+pub mod tls;
 
 pub use context::{skip_reason, CheckContext, Verdict};
 pub use native::NativeCheck;
@@ -100,11 +101,15 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// The built-in checks: every script under `scenarios/`, embedded at build time.
+    /// The built-in checks: every script under `scenarios/`, embedded at build time,
+    /// and the TLS layer's native checks.
     pub fn builtin() -> Result<Catalogue, CatalogueError> {
         let mut catalogue = Catalogue::default();
         for (path, text) in builtin::BUILTIN {
             catalogue.add(Check::Script(scenario::parse(path, text)?))?;
+        }
+        for check in tls::all() {
+            catalogue.add(Check::Native(check))?;
         }
         Ok(catalogue)
     }

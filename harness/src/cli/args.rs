@@ -21,7 +21,7 @@ pub enum Command {
     /// Exit codes: 0 every check passed or was skipped; 1 at least one check failed;
     /// 2 usage or input error (bad flag, URL or scenario file); 3 not everything could
     /// be judged (target unreachable, timeouts).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the check catalogue: id, protocol, severity, title, references.
     List(ListArgs),
     /// Run the reference server in the foreground and print its endpoints.
@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// Name to send in SNI instead of the target host.
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
+    /// Also trust the CA certificates in this PEM file for `tls.cert.trusted`
+    /// (repeatable); the system roots are always trusted.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
     /// Extra scripts.
     #[command(flatten)]
     pub scenarios: ScenarioArgs,

@@ -31,7 +31,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::List(args) => {
                 let catalogue = catalogue(&args.scenarios)?
                     .only(&globs(&args.only)?)
@@ -121,6 +121,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             .map(str::parse)
             .transpose()
             .map_err(CliError::Usage)?,
+        trust_anchors: crate::tls::certs::load_pem_files(&args.ca).map_err(CliError::Usage)?,
     };
     let report = runner::run(&specs, &catalogue, &options).await?;
     if !args.quiet {

@@ -22,16 +22,31 @@ pub enum Flaw {
     StaleCapabilities,
     /// SMTP keeps the pre-STARTTLS session state after the upgrade.
     StateNotReset,
+    /// Serves a certificate whose validity ended yesterday.
+    ExpiredCert,
+    /// Serves a certificate for another host name.
+    WrongHostCert,
+    /// Serves a self-signed certificate, not one issued by the server's test CA.
+    SelfSignedCert,
+    /// Sends an RSA-1024 certificate in its chain.
+    WeakKeyCert,
+    /// Speaks TLS 1.2 only, no TLS 1.3.
+    Tls12Only,
 }
 
 impl Flaw {
     /// Every flaw, in the order used for listing and for `Flaws` display.
-    pub const ALL: [Flaw; 5] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::NoStarttls,
         Flaw::StarttlsInjection,
         Flaw::PlaintextAuth,
         Flaw::StaleCapabilities,
         Flaw::StateNotReset,
+        Flaw::ExpiredCert,
+        Flaw::WrongHostCert,
+        Flaw::SelfSignedCert,
+        Flaw::WeakKeyCert,
+        Flaw::Tls12Only,
     ];
 
     /// The kebab-case name used on the command line.
@@ -42,6 +57,11 @@ impl Flaw {
             Flaw::PlaintextAuth => "plaintext-auth",
             Flaw::StaleCapabilities => "stale-capabilities",
             Flaw::StateNotReset => "state-not-reset",
+            Flaw::ExpiredCert => "expired-cert",
+            Flaw::WrongHostCert => "wrong-host-cert",
+            Flaw::SelfSignedCert => "self-signed-cert",
+            Flaw::WeakKeyCert => "weak-key-cert",
+            Flaw::Tls12Only => "tls12-only",
         }
     }
 
@@ -63,10 +83,15 @@ impl Flaw {
             Flaw::StateNotReset => {
                 "SMTP keeps EHLO, MAIL FROM and RCPT TO given before STARTTLS"
             }
+            Flaw::ExpiredCert => "serves a certificate that expired yesterday",
+            Flaw::WrongHostCert => "serves a certificate for another host name",
+            Flaw::SelfSignedCert => "serves a self-signed certificate instead of one from its test CA",
+            Flaw::WeakKeyCert => "sends an RSA-1024 certificate in its chain",
+            Flaw::Tls12Only => "speaks TLS 1.2 only (no TLS 1.3)",
         }
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -106,7 +131,7 @@ impl FromStr for Flaw {
 /// A set of flaws; the empty set (the default) is the correct server.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Hash)]
 pub struct Flaws {
-    bits: u8,
+    bits: u16,
 }
 
 impl Flaws {

@@ -53,6 +53,12 @@ impl Transcript {
         self.push(Dir::Note, text.into());
     }
 
+    /// Appends the entries of another transcript (a probe shared by several checks),
+    /// with the times it recorded.
+    pub fn append(&mut self, other: &Transcript) {
+        self.entries.extend(other.entries.iter().cloned());
+    }
+
     /// The entries so far.
     pub fn entries(&self) -> &[TranscriptEntry] {
         &self.entries

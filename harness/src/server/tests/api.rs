@@ -16,7 +16,12 @@ fn flaw_names_round_trip() {
             "starttls-injection",
             "plaintext-auth",
             "stale-capabilities",
-            "state-not-reset"
+            "state-not-reset",
+            "expired-cert",
+            "wrong-host-cert",
+            "self-signed-cert",
+            "weak-key-cert",
+            "tls12-only"
         ]
     );
     for flaw in Flaw::ALL {
