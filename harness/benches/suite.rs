@@ -12,23 +12,13 @@ use mailtls::runner::{run, RunOptions};
 use mailtls::server::Flaws;
 use mailtls::target::embedded::EmbeddedTarget;
 use mailtls::target::TargetSpec;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod common;
+
+use common::stats;
 
 const ROUNDS: usize = 50;
-
-fn stats(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<40} n={:<4} min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms  max {:>7.2} ms",
-        samples.len(),
-        ms(samples[0]),
-        ms(pick(0.5)),
-        ms(pick(0.9)),
-        ms(samples[samples.len() - 1])
-    );
-}
 
 fn assert_clean(report: &Report) {
     // Skips allowed: tls.downgrade.fallback-scsv has nothing to judge on a TLS 1.2+ server.

@@ -14,20 +14,11 @@ use mailtls::target::TargetSpec;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ROUNDS: usize = 30;
+mod common;
 
-fn stats(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{name:<52} n={:<3} min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms",
-        samples.len(),
-        ms(samples[0]),
-        ms(pick(0.5)),
-        ms(pick(0.9)),
-    );
-}
+use common::stats;
+
+const ROUNDS: usize = 30;
 
 async fn rounds(name: &str, target: &str, catalogue: &Catalogue, options: &RunOptions) {
     let spec = TargetSpec::parse(target).expect("target");

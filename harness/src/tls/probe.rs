@@ -3,9 +3,9 @@
 //! deadline into a bounded buffer. Every byte goes to the probe's transcript.
 
 use crate::checks::CheckContext;
+use crate::session::conn::is_peer_gone;
 use crate::session::{open_to_tls_start, PreambleError, Transcript};
 use crate::tls::response::{self, Response, ResponseError};
-use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
@@ -131,7 +131,7 @@ async fn exchange(
     .await;
     match sent {
         Ok(Ok(())) => {}
-        Ok(Err(e)) if peer_gone(&e) => return Ok(Answer::Closed),
+        Ok(Err(e)) if is_peer_gone(&e) => return Ok(Answer::Closed),
         Ok(Err(e)) => return Err(ProbeError::Io(e.to_string())),
         Err(_) => return Err(ProbeError::Timeout(timeout.as_millis() as u64)),
     }
@@ -149,7 +149,7 @@ async fn exchange(
                 buf.extend_from_slice(&chunk[..n]);
                 false
             }
-            Ok(Err(e)) if peer_gone(&e) => true,
+            Ok(Err(e)) if is_peer_gone(&e) => true,
             Ok(Err(e)) => return Err(ProbeError::Io(e.to_string())),
             Err(_) => return Err(ProbeError::Timeout(timeout.as_millis() as u64)),
         };
@@ -163,14 +163,4 @@ async fn exchange(
             );
         }
     }
-}
-
-fn peer_gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
 }

@@ -315,6 +315,18 @@ fn untestable(trouble: &ProbeError) -> Verdict {
     }
 }
 
+/// The versions a lone hello gets accepted, or the verdict when they cannot be
+/// known (no STARTTLS: skip; harness trouble: error).
+async fn known_versions(
+    ctx: &CheckContext,
+) -> Result<std::sync::Arc<crate::tls::scan::Versions>, Verdict> {
+    let versions = crate::tls::scan::versions(ctx).await;
+    match versions.trouble() {
+        Some(trouble) => Err(untestable(trouble)),
+        None => Ok(versions),
+    }
+}
+
 /// `TLS 1.0, TLS 1.2`.
 fn list_versions(versions: &[Version]) -> String {
     let names: Vec<&str> = versions.iter().map(|v| v.name()).collect();

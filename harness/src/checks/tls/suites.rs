@@ -1,11 +1,12 @@
 //! Cipher suites, compression and renegotiation: what the accepted versions below
 //! TLS 1.3 take.
 
-use super::{fail, pass, skip, untestable, Verdict};
+use super::{fail, pass, skip, Verdict};
 use crate::checks::CheckContext;
 use crate::session::Transcript;
 use crate::tls::ciphers::{suite_name, Class};
 use crate::tls::hello::Version;
+use crate::tls::response::ServerHello;
 use crate::tls::scan::{self, Ciphers, Versions};
 
 /// The accepted versions a suite can be negotiated at (SSL 3.0 to TLS 1.2).
@@ -72,10 +73,10 @@ pub(super) async fn class_refused(
     transcript: Transcript,
     class: Class,
 ) -> (Verdict, Transcript) {
-    let versions = scan::versions(ctx).await;
-    if let Some(trouble) = versions.trouble() {
-        return (untestable(trouble), transcript);
-    }
+    let versions = match super::known_versions(ctx).await {
+        Ok(versions) => versions,
+        Err(verdict) => return (verdict, transcript),
+    };
     let legacy = legacy_accepted(&versions);
     if legacy.is_empty() {
         return (
@@ -95,10 +96,10 @@ pub(super) async fn forward_secrecy(
     ctx: &CheckContext,
     transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    let versions = scan::versions(ctx).await;
-    if let Some(trouble) = versions.trouble() {
-        return (untestable(trouble), transcript);
-    }
+    let versions = match super::known_versions(ctx).await {
+        Ok(versions) => versions,
+        Err(verdict) => return (verdict, transcript),
+    };
     if !versions.accepted(Version::Tls12) {
         return (
             skip(
@@ -133,35 +134,50 @@ fn with_legacy_probes(mut transcript: Transcript, versions: &Versions) -> Transc
     transcript
 }
 
+/// Judges the ServerHellos of the accepted versions below TLS 1.3 with `judge`,
+/// after the versions are known; the version probes go to the transcript.
+async fn judge_legacy_hellos(
+    ctx: &CheckContext,
+    transcript: Transcript,
+    judge: impl FnOnce(&[(Version, &ServerHello)]) -> Verdict,
+) -> (Verdict, Transcript) {
+    let versions = match super::known_versions(ctx).await {
+        Ok(versions) => versions,
+        Err(verdict) => return (verdict, transcript),
+    };
+    let transcript = with_legacy_probes(transcript, &versions);
+    (judge(&accepted_hellos(&versions)), transcript)
+}
+
+fn version_names(hellos: &[(Version, &ServerHello)]) -> String {
+    let names: Vec<String> = hellos.iter().map(|(v, _)| v.to_string()).collect();
+    names.join(", ")
+}
+
 /// `tls.compression-refused`: no ServerHello picks DEFLATE, which every probe
 /// below TLS 1.3 offered first.
 pub(super) async fn compression(
     ctx: &CheckContext,
     transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    let versions = scan::versions(ctx).await;
-    if let Some(trouble) = versions.trouble() {
-        return (untestable(trouble), transcript);
-    }
-    let transcript = with_legacy_probes(transcript, &versions);
-    let hellos = accepted_hellos(&versions);
-    let compressed: Vec<String> = hellos
-        .iter()
-        .filter(|(_, h)| h.compression != 0)
-        .map(|(v, h)| format!("{v} chose compression method {}", h.compression))
-        .collect();
-    let verdict = if !compressed.is_empty() {
-        fail(format!("the server compresses: {}", compressed.join("; ")))
-    } else if hellos.is_empty() {
-        pass("only TLS 1.3 is accepted, which has no compression")
-    } else {
-        let names: Vec<String> = hellos.iter().map(|(v, _)| v.to_string()).collect();
-        pass(format!(
-            "DEFLATE offered first and declined at {}",
-            names.join(", ")
-        ))
-    };
-    (verdict, transcript)
+    judge_legacy_hellos(ctx, transcript, |hellos| {
+        let compressed: Vec<String> = hellos
+            .iter()
+            .filter(|(_, h)| h.compression != 0)
+            .map(|(v, h)| format!("{v} chose compression method {}", h.compression))
+            .collect();
+        if !compressed.is_empty() {
+            fail(format!("the server compresses: {}", compressed.join("; ")))
+        } else if hellos.is_empty() {
+            pass("only TLS 1.3 is accepted, which has no compression")
+        } else {
+            pass(format!(
+                "DEFLATE offered first and declined at {}",
+                version_names(hellos)
+            ))
+        }
+    })
+    .await
 }
 
 /// `tls.renegotiation.secure`: every accepted ServerHello below TLS 1.3 carries
@@ -170,30 +186,25 @@ pub(super) async fn renegotiation(
     ctx: &CheckContext,
     transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    let versions = scan::versions(ctx).await;
-    if let Some(trouble) = versions.trouble() {
-        return (untestable(trouble), transcript);
-    }
-    let transcript = with_legacy_probes(transcript, &versions);
-    let hellos = accepted_hellos(&versions);
-    let missing: Vec<String> = hellos
-        .iter()
-        .filter(|(_, h)| !h.secure_renegotiation())
-        .map(|(v, _)| v.to_string())
-        .collect();
-    let verdict = if !missing.is_empty() {
-        fail(format!(
-            "no renegotiation_info in the ServerHello at {} (insecure renegotiation, CVE-2009-3555)",
-            missing.join(", ")
-        ))
-    } else if hellos.is_empty() {
-        skip("only TLS 1.3 is accepted, which has no renegotiation")
-    } else {
-        let names: Vec<String> = hellos.iter().map(|(v, _)| v.to_string()).collect();
-        pass(format!(
-            "renegotiation_info present at {}",
-            names.join(", ")
-        ))
-    };
-    (verdict, transcript)
+    judge_legacy_hellos(ctx, transcript, |hellos| {
+        let missing: Vec<String> = hellos
+            .iter()
+            .filter(|(_, h)| !h.secure_renegotiation())
+            .map(|(v, _)| v.to_string())
+            .collect();
+        if !missing.is_empty() {
+            fail(format!(
+                "no renegotiation_info in the ServerHello at {} (insecure renegotiation, CVE-2009-3555)",
+                missing.join(", ")
+            ))
+        } else if hellos.is_empty() {
+            skip("only TLS 1.3 is accepted, which has no renegotiation")
+        } else {
+            pass(format!(
+                "renegotiation_info present at {}",
+                version_names(hellos)
+            ))
+        }
+    })
+    .await
 }

@@ -109,10 +109,10 @@ pub(super) async fn fallback_scsv(
     ctx: &CheckContext,
     transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    let versions = scan::versions(ctx).await;
-    if let Some(trouble) = versions.trouble() {
-        return (untestable(trouble), transcript);
-    }
+    let versions = match super::known_versions(ctx).await {
+        Ok(versions) => versions,
+        Err(verdict) => return (verdict, transcript),
+    };
     let accepted = versions.accepted_all();
     let Some(version) = scan::fallback_version(&accepted) else {
         let legacy = accepted
