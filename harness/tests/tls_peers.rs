@@ -291,3 +291,63 @@ async fn gnutls_accepting_rc4_and_3des_fails_those_checks() {
     assert!(detail(&results, "tls.cipher.rc4-refused").contains("TLS_RSA_WITH_RC4_128_SHA"));
     assert!(detail(&results, "tls.cipher.des-refused").contains("TLS_RSA_WITH_3DES_EDE_CBC_SHA"));
 }
+
+/// Sends `hello` to the peer and reads until the parser has an answer.
+fn exchange(port: u16, hello: &[u8]) -> mailtls::tls::response::Response {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp.write_all(hello).unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(answer) = mailtls::tls::response::parse(&buf, true, false).unwrap() {
+            return answer;
+        }
+        let n = tcp.read(&mut chunk).unwrap();
+        if n == 0 {
+            return mailtls::tls::response::parse(&buf, true, true)
+                .unwrap()
+                .expect("an answer before the close");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn known_answers_from_real_openssl_handshakes() {
+    use mailtls::tls::hello::{ClientHello, Version};
+    use mailtls::tls::response::Response;
+    // TLS_RSA_WITH_AES_128_CBC_SHA at TLS 1.0: a ServerHello, the certificate, the
+    // renegotiation_info extension and the TLS 1.3 server's downgrade sentinel.
+    let peer = openssl(
+        "good",
+        &[
+            "-min_protocol",
+            "TLSv1",
+            "-cipher",
+            "AES128-SHA:@SECLEVEL=0",
+        ],
+    );
+    let hello = ClientHello::new(Version::Tls10, vec![0x002f], None).encode();
+    let Response::Hello(server_hello) = exchange(peer.port, &hello) else {
+        panic!("no ServerHello")
+    };
+    assert_eq!(server_hello.version, 0x0301);
+    assert_eq!(server_hello.cipher, 0x002f);
+    assert_eq!(server_hello.compression, 0);
+    assert!(server_hello.secure_renegotiation());
+    assert_eq!(&server_hello.random_tail(), b"DOWNGRD\x00");
+    assert_eq!(server_hello.certificates, vec![certs().der("good")]);
+    drop(peer);
+    // The same hello to Debian's default TLS 1.2+ server: OpenSSL 3.0 answers
+    // internal_error (it has no cipher left for TLS 1.0), not protocol_version.
+    let peer = openssl("good", &[]);
+    assert_eq!(
+        exchange(peer.port, &hello),
+        Response::Alert {
+            level: 2,
+            description: 80
+        }
+    );
+}
