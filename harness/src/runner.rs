@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub policy: Option<Policy>,
     /// A recipient every target accepts, for checks that send mail.
     pub rcpt: Option<String>,
+    /// DER certificates trusted besides the system roots (`--ca`).
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for RunOptions {
@@ -38,6 +40,7 @@ impl Default for RunOptions {
             credentials: None,
             policy: None,
             rcpt: None,
+            trust_anchors: Vec::new(),
         }
     }
 }
@@ -88,7 +91,7 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
         match spec {
             TargetSpec::Endpoint(endpoint) => prepared.targets.push(PreparedTarget {
                 label: endpoint.url(),
-                ctx: context(endpoint.clone(), options, None),
+                ctx: context(endpoint.clone(), options, None, None),
                 closed: None,
             }),
             TargetSpec::Embedded(flaws) => {
@@ -96,7 +99,13 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                 for endpoint in &server.endpoints {
                     prepared.targets.push(PreparedTarget {
                         label: format!("embedded:{}", endpoint.scheme),
-                        ctx: context(endpoint.clone(), options, Some(&server.rcpt)),
+                        // Its test CA is trusted for its own endpoints only.
+                        ctx: context(
+                            endpoint.clone(),
+                            options,
+                            Some(&server.rcpt),
+                            Some(server.trust_anchor()),
+                        ),
                         closed: None,
                     });
                 }
@@ -152,7 +161,7 @@ async fn whole_host(host: &str, options: &RunOptions) -> Vec<PreparedTarget> {
         .into_iter()
         .map(|(_, endpoint, closed)| PreparedTarget {
             label: endpoint.url(),
-            ctx: context(endpoint, options, None),
+            ctx: context(endpoint, options, None, None),
             closed,
         })
         .collect()
@@ -162,7 +171,10 @@ fn context(
     endpoint: Endpoint,
     options: &RunOptions,
     default_rcpt: Option<&String>,
+    extra_anchor: Option<Vec<u8>>,
 ) -> CheckContext {
+    let mut anchors = options.trust_anchors.clone();
+    anchors.extend(extra_anchor);
     CheckContext {
         credentials: endpoint
             .credentials
@@ -174,6 +186,7 @@ fn context(
         rcpt: options.rcpt.clone().or_else(|| default_rcpt.cloned()),
         session: options.session.clone(),
         client_name: CLIENT_NAME.into(),
+        tls: crate::tls::TlsOptions::new(anchors, options.jobs),
         endpoint,
     }
 }

@@ -277,7 +277,11 @@ fn whole_host_runs_every_standard_port_and_skips_closed_ones() {
         Ok(server) => server,
         Err(e) => panic!("binding the standard ports on {host} needs root (CI runs as root): {e}"),
     };
+    // Trust the server's test CA and ask for a name its certificate carries, as an
+    // operator would with --ca and --servername.
     let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem(server.trust_anchor_der())).unwrap();
     let out = mailtls(
         &[
             "run",
@@ -286,6 +290,10 @@ fn whole_host_runs_every_standard_port_and_skips_closed_ones() {
             "mailtls",
             "--password",
             "mailtls-secret",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--servername",
+            "localhost",
         ],
         dir.path(),
     );
@@ -321,4 +329,19 @@ fn whole_host_runs_every_standard_port_and_skips_closed_ones() {
     assert!(results.iter().all(|(_, s)| s == "skip"), "{results:?}");
     let text = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
     assert!(text.contains("port 25 closed") && text.contains("\"reachable\": false"));
+}
+
+/// A DER certificate as PEM.
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }

@@ -22,6 +22,8 @@ pub struct CheckContext {
     pub session: SessionOptions,
     /// The name used in EHLO.
     pub client_name: String,
+    /// Extra trust anchors and the TLS facts the TLS checks of this endpoint share.
+    pub tls: crate::tls::TlsOptions,
 }
 
 impl CheckContext {
@@ -33,6 +35,7 @@ impl CheckContext {
             rcpt: None,
             session: SessionOptions::default(),
             client_name: super::CLIENT_NAME.into(),
+            tls: crate::tls::TlsOptions::default(),
             endpoint,
         }
     }

@@ -8,6 +8,7 @@ pub mod context;
 mod dialog;
 pub mod native;
 pub mod smuggling;
+pub mod tls;
 
 pub use context::{skip_reason, CheckContext, Verdict};
 pub use native::NativeCheck;
@@ -104,7 +105,8 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// The built-in checks: every script under `scenarios/`, embedded at build time.
+    /// The built-in checks: every script under `scenarios/`, embedded at build time,
+    /// and the TLS layer's native checks.
     pub fn builtin() -> Result<Catalogue, CatalogueError> {
         let mut catalogue = Catalogue::default();
         for (path, text) in builtin::BUILTIN {
@@ -194,6 +196,7 @@ fn native_checks() -> Vec<Box<dyn NativeCheck>> {
         )));
     }
     checks.push(Box::new(smuggling::Smuggling::default()));
+    checks.extend(tls::all());
     checks
 }
 

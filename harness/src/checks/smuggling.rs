@@ -130,7 +130,7 @@ impl NativeCheck for Smuggling {
             let mut rejected = 0;
             let mut first_error = None;
             for (index, result, own) in done {
-                transcript.append(own);
+                transcript.append(&own);
                 let shown = shown(SEQUENCES[index]);
                 match result {
                     Ok(Probe::Ended) => {}

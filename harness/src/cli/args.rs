@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// Name to send in SNI instead of the target host.
     #[arg(long, value_name = "NAME")]
     pub servername: Option<String>,
+    /// Also trust the CA certificates in this PEM file for `tls.cert.trusted`
+    /// (repeatable); the system roots are always trusted.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
     /// Extra scripts.
     #[command(flatten)]
     pub scenarios: ScenarioArgs,

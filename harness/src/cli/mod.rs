@@ -136,6 +136,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             .transpose()
             .map_err(CliError::Usage)?,
         rcpt: args.rcpt.clone(),
+        trust_anchors: crate::tls::certs::load_pem_files(&args.ca).map_err(CliError::Usage)?,
     };
     let bars = (!args.quiet && crate::report::progress::wanted())
         .then(|| std::sync::Arc::new(crate::report::progress::Bars::new()));

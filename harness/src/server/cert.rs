@@ -10,7 +10,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub(crate) struct Identity {
     /// The DER certificate, also handed out by `RunningServer::certificate_der`.
     pub(crate) cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
+    pub(crate) key: PrivateKeyDer<'static>,
+    /// Certificates sent after the leaf.
+    pub(crate) extra: Vec<CertificateDer<'static>>,
 }
 
 /// Makes a self-signed certificate for `hostname`, `localhost` and
@@ -32,6 +34,7 @@ pub(crate) fn generate(hostname: &str) -> Result<Identity, rcgen::Error> {
     Ok(Identity {
         cert: cert.der().clone(),
         key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        extra: Vec::new(),
     })
 }
 
@@ -43,10 +46,23 @@ pub(crate) fn generate(hostname: &str) -> Result<Identity, rcgen::Error> {
 pub(crate) fn server_config(
     identity: &Identity,
 ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    server_config_for(
+        identity,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    )
+}
+
+/// [`server_config`] offering only `versions`, serving the leaf and its extra certificates.
+pub(crate) fn server_config_for(
+    identity: &Identity,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut chain = vec![identity.cert.clone()];
+    chain.extend(identity.extra.iter().cloned());
     let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
-        .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())?;
+        .with_single_cert(chain, identity.key.clone_key())?;
     Ok(Arc::new(config))
 }

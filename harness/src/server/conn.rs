@@ -202,16 +202,17 @@ pub(crate) enum Flow {
     Close,
 }
 
-/// The `late-injection` flaw's read before the handshake: every byte up to the
-/// first TLS handshake record header (0x16 0x03) is plaintext to keep; the
-/// record and what follows go back to the TLS acceptor.
+/// The `late-injection` flaw's read before the handshake: text (printable ASCII,
+/// CR, LF, TAB) that arrives before the first byte of a TLS or SSL 2.0 hello is
+/// plaintext to keep; that first byte and what follows go back to the acceptor.
 async fn read_until_client_hello(
     io: &mut Box<dyn Io>,
     idle: Duration,
 ) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let is_text = |b: &u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n' | b'\t');
     let mut seen = Vec::new();
     loop {
-        if let Some(at) = seen.windows(2).position(|w| w == [0x16, 0x03]) {
+        if let Some(at) = seen.iter().position(|b| !is_text(b)) {
             let rest = seen.split_off(at);
             return Ok((seen, rest));
         }

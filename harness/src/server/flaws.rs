@@ -34,11 +34,21 @@ pub enum Flaw {
     BareLfData,
     /// SMTP on the submission port accepts MAIL FROM before TLS.
     NoTlsRequired,
+    /// Serves a certificate whose validity ended yesterday.
+    ExpiredCert,
+    /// Serves a certificate for another host name.
+    WrongHostCert,
+    /// Serves a self-signed certificate, not one issued by the server's test CA.
+    SelfSignedCert,
+    /// Sends an RSA-1024 certificate in its chain.
+    WeakKeyCert,
+    /// Speaks TLS 1.2 only, no TLS 1.3.
+    Tls12Only,
 }
 
 impl Flaw {
     /// Every flaw, in the order used for listing and for `Flaws` display.
-    pub const ALL: [Flaw; 10] = [
+    pub const ALL: [Flaw; 15] = [
         Flaw::NoStarttls,
         Flaw::StarttlsInjection,
         Flaw::PlaintextAuth,
@@ -49,6 +59,11 @@ impl Flaw {
         Flaw::SessionFixation,
         Flaw::BareLfData,
         Flaw::NoTlsRequired,
+        Flaw::ExpiredCert,
+        Flaw::WrongHostCert,
+        Flaw::SelfSignedCert,
+        Flaw::WeakKeyCert,
+        Flaw::Tls12Only,
     ];
 
     /// The kebab-case name used on the command line.
@@ -64,6 +79,11 @@ impl Flaw {
             Flaw::SessionFixation => "session-fixation",
             Flaw::BareLfData => "bare-lf-data",
             Flaw::NoTlsRequired => "no-tls-required",
+            Flaw::ExpiredCert => "expired-cert",
+            Flaw::WrongHostCert => "wrong-host-cert",
+            Flaw::SelfSignedCert => "self-signed-cert",
+            Flaw::WeakKeyCert => "weak-key-cert",
+            Flaw::Tls12Only => "tls12-only",
         }
     }
 
@@ -96,6 +116,11 @@ impl Flaw {
             }
             Flaw::BareLfData => "SMTP ends DATA at a bare LF.LF, not only at CRLF.CRLF (SMTP smuggling)",
             Flaw::NoTlsRequired => "SMTP on the submission port accepts MAIL FROM before TLS",
+            Flaw::ExpiredCert => "serves a certificate that expired yesterday",
+            Flaw::WrongHostCert => "serves a certificate for another host name",
+            Flaw::SelfSignedCert => "serves a self-signed certificate instead of one from its test CA",
+            Flaw::WeakKeyCert => "sends an RSA-1024 certificate in its chain",
+            Flaw::Tls12Only => "speaks TLS 1.2 only (no TLS 1.3)",
         }
     }
 

@@ -8,6 +8,7 @@
 mod cert;
 mod conn;
 mod flaws;
+mod identity;
 mod imap;
 mod pop3;
 mod sasl;
@@ -214,6 +215,7 @@ impl Shared {
 pub struct RunningServer {
     endpoints: Vec<Endpoint>,
     certificate: Vec<u8>,
+    trust_anchor: Vec<u8>,
     tasks: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     /// Kept so tests can look at what sessions recorded.
@@ -234,8 +236,8 @@ impl RunningServer {
         config: ServerConfig,
         idle: Duration,
     ) -> Result<RunningServer, ServerError> {
-        let identity = cert::generate(&config.hostname)?;
-        let tls = cert::server_config(&identity)?;
+        let (identity, trust_anchor) = identity::issue(&config.hostname, config.flaws)?;
+        let tls = identity::server_config(&identity, config.flaws)?;
         let shared = Arc::new(Shared {
             flaws: config.flaws,
             hostname: config.hostname,
@@ -277,6 +279,7 @@ impl RunningServer {
         Ok(RunningServer {
             endpoints,
             certificate: identity.cert.to_vec(),
+            trust_anchor,
             tasks,
             stop,
             #[cfg(test)]
@@ -301,6 +304,12 @@ impl RunningServer {
     /// The DER leaf certificate every TLS session presents.
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate
+    }
+
+    /// The DER certificate of the test CA that issues this start's leaf (made fresh
+    /// per start): what a client trusts to verify the server.
+    pub fn trust_anchor_der(&self) -> &[u8] {
+        &self.trust_anchor
     }
 
     /// The body of the last message accepted over SMTP.

@@ -456,7 +456,7 @@ impl Connection {
 
 /// Errors that mean the peer went away rather than that our side broke; a TLS peer
 /// that closes without close_notify shows up as UnexpectedEof.
-fn is_peer_gone(e: &io::Error) -> bool {
+pub(crate) fn is_peer_gone(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionReset

@@ -48,11 +48,6 @@ impl Transcript {
         }
     }
 
-    /// Appends the entries of a sibling, keeping them together as one session.
-    pub fn append(&mut self, sibling: Transcript) {
-        self.entries.extend(sibling.entries);
-    }
-
     /// Records bytes the client sent.
     pub fn client(&mut self, bytes: &[u8]) {
         self.push(Dir::Client, escape_bytes(bytes));
@@ -66,6 +61,12 @@ impl Transcript {
     /// Records a note of the harness.
     pub fn note(&mut self, text: impl Into<String>) {
         self.push(Dir::Note, text.into());
+    }
+
+    /// Appends the entries of another transcript (a sibling, or a probe shared by
+    /// several checks), with the times it recorded, keeping them together.
+    pub fn append(&mut self, other: &Transcript) {
+        self.entries.extend(other.entries.iter().cloned());
     }
 
     /// The entries so far.

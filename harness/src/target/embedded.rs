@@ -46,6 +46,11 @@ impl EmbeddedTarget {
         })
     }
 
+    /// The DER certificate of the server's test CA, to trust for its endpoints.
+    pub fn trust_anchor(&self) -> Vec<u8> {
+        self.server.trust_anchor_der().to_vec()
+    }
+
     /// Stops the server.
     pub async fn shutdown(self) {
         self.server.shutdown().await;

@@ -21,7 +21,12 @@ fn flaw_names_round_trip() {
             "login-despite-logindisabled",
             "session-fixation",
             "bare-lf-data",
-            "no-tls-required"
+            "no-tls-required",
+            "expired-cert",
+            "wrong-host-cert",
+            "self-signed-cert",
+            "weak-key-cert",
+            "tls12-only"
         ]
     );
     for flaw in Flaw::ALL {
