@@ -27,6 +27,28 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
+    // Client scripts (the harness plays the server) are a catalogue of their own.
+    let (client, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| f.strip_prefix(root.join("client")).is_ok());
+    let mut client_code = String::from("/// Built-in client scripts: (path under scenarios/, text).\npub static CLIENT: &[(&str, &str)] = &[\n");
+    for file in &client {
+        let relative = file
+            .strip_prefix(&root)
+            .expect("under root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let _ = writeln!(
+            client_code,
+            "    ({:?}, include_str!({:?})),",
+            format!("scenarios/{relative}"),
+            file.display().to_string()
+        );
+    }
+    client_code.push_str("];\n");
+    let client_out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("client_scenarios.rs");
+    std::fs::write(client_out, client_code).expect("write client_scenarios.rs");
     let mut code = String::from("/// Built-in scenario scripts: (path under scenarios/, text).\npub static BUILTIN: &[(&str, &str)] = &[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());

@@ -13,6 +13,14 @@ pub(crate) struct Identity {
     key: PrivateKeyDer<'static>,
 }
 
+impl Identity {
+    /// An identity from a certificate and its key made elsewhere (the client
+    /// tests' CA-issued and deliberately broken certificates).
+    pub(crate) fn from_parts(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Self {
+        Identity { cert, key }
+    }
+}
+
 /// Makes a self-signed certificate for `hostname`, `localhost` and
 /// 127.0.0.1, so clients can verify by any of the names they are likely to
 /// dial once they trust (or pin) the certificate.
