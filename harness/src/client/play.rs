@@ -58,14 +58,7 @@ pub async fn play(
         last_answer: None,
     };
     let verdict = match player.steps(&scenario.steps).await {
-        Ok(()) => Verdict::new(
-            Outcome::Pass,
-            scenario
-                .meta
-                .pass_detail
-                .clone()
-                .unwrap_or_else(|| "every expectation of the scenario was met".into()),
-        ),
+        Ok(()) => Verdict::passed(&scenario.meta),
         Err(verdict) => verdict,
     };
     player.conn.close().await;

@@ -148,17 +148,7 @@ async fn run_scenario(scenario: &ClientScenario, profile: &Profile, env: &Env) -
     let mut transcript = secret_keeping_transcript(profile.protocol);
     let verdict = judge(scenario, profile, env, &mut transcript).await;
     transcript.note(format!("verdict: {} — {}", verdict.outcome, verdict.detail));
-    CheckResult {
-        id: meta.id.clone(),
-        title: meta.title.clone(),
-        status: verdict.outcome,
-        severity: verdict.severity.unwrap_or(meta.severity),
-        references: meta.references.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        detail: verdict.detail,
-        transcript: transcript.into_entries(),
-        baseline: None,
-    }
+    crate::checks::result_of(meta, verdict, started, transcript)
 }
 
 async fn judge(

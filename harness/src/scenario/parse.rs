@@ -686,15 +686,10 @@ impl Parser<'_> {
                 });
             }
         }
-        if !self
-            .steps
-            .iter()
-            .any(|s| s.otherwise.outcome == Outcome::Fail)
-        {
-            return Err(whole(
-                "this scenario can never fail: no step says `else fail \"...\"`".into(),
-            ));
-        }
+        can_fail(
+            self.source_name,
+            self.steps.iter().map(|s| s.otherwise.outcome),
+        )?;
         Ok(Scenario {
             source: self.source_name.to_string(),
             meta: Meta {
@@ -710,6 +705,23 @@ impl Parser<'_> {
             steps: self.steps,
         })
     }
+}
+
+/// Rejects a script none of whose steps can give `fail`: it could never find anything.
+pub(crate) fn can_fail(
+    source_name: &str,
+    mut outcomes: impl Iterator<Item = Outcome>,
+) -> Result<(), ScenarioError> {
+    if outcomes.any(|o| o == Outcome::Fail) {
+        return Ok(());
+    }
+    Err(ScenarioError {
+        source_name: source_name.to_string(),
+        line: 1,
+        column: 1,
+        message: "this scenario can never fail: no step says `else fail \"...\"`".into(),
+        text: None,
+    })
 }
 
 /// The parts of this grammar that sibling grammars share (client scripts, see

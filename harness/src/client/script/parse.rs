@@ -17,9 +17,8 @@
 //! ```
 
 use super::ast::*;
-use crate::report::model::Outcome;
 use crate::scenario::ast::Otherwise;
-use crate::scenario::parse::{parse_duration, split_head, tokenize, Shared, Token};
+use crate::scenario::parse::{can_fail, parse_duration, split_head, tokenize, Shared, Token};
 use crate::scenario::{Meta, Needs, ScenarioError};
 
 const STEP_KINDS: &str = "S:, S+, RAW:, RAW+, C:, TLS";
@@ -380,15 +379,10 @@ impl ClientParser<'_> {
                 text: Some(text.clone()),
             });
         }
-        if !self
-            .steps
-            .iter()
-            .any(|s| s.otherwise.outcome == Outcome::Fail)
-        {
-            return Err(whole(
-                "this scenario can never fail: no step says `else fail \"...\"`".into(),
-            ));
-        }
+        can_fail(
+            self.source_name,
+            self.steps.iter().map(|s| s.otherwise.outcome),
+        )?;
         Ok(ClientScenario {
             source: self.source_name.to_string(),
             meta: Meta {
@@ -410,6 +404,7 @@ impl ClientParser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::model::Outcome;
     use proptest::prelude::*;
 
     const HEADER: &str = "id: client.smtp.x\ntitle: T\nprotocol: smtp\nseverity: high\n";
