@@ -20,18 +20,15 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest.join("../scenarios");
-    println!("cargo:rerun-if-changed={}", root.display());
-    let mut files = Vec::new();
-    collect(&root, &mut files);
-    files.sort();
-    let mut code = String::from("/// Built-in scenario scripts: (path under scenarios/, text).\npub static BUILTIN: &[(&str, &str)] = &[\n");
-    for file in &files {
+/// Rust source for `pub static NAME: &[(path under scenarios/, text)]`.
+fn listing(doc: &str, name: &str, files: &[PathBuf], root: &Path) -> String {
+    let mut code = format!(
+        "/// {doc}: (path under scenarios/, text).\npub static {name}: &[(&str, &str)] = &[\n"
+    );
+    for file in files {
         println!("cargo:rerun-if-changed={}", file.display());
         let relative = file
-            .strip_prefix(&root)
+            .strip_prefix(root)
             .expect("under root")
             .to_string_lossy()
             .replace('\\', "/");
@@ -43,7 +40,26 @@ fn main() {
         );
     }
     code.push_str("];\n");
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_scenarios.rs");
-    std::fs::write(out, code).expect("write builtin_scenarios.rs");
+    code
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest.join("../scenarios");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut files = Vec::new();
+    collect(&root, &mut files);
+    files.sort();
+    // Client scripts (the harness plays the server) are a catalogue of their own.
+    let (client, files): (Vec<PathBuf>, Vec<PathBuf>) = files
+        .into_iter()
+        .partition(|f| f.strip_prefix(root.join("client")).is_ok());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    std::fs::write(
+        out_dir.join("client_scenarios.rs"),
+        listing("Built-in client scripts", "CLIENT", &client, &root),
+    )
+    .expect("write client_scenarios.rs");
+    let code = listing("Built-in scenario scripts", "BUILTIN", &files, &root);
+    std::fs::write(out_dir.join("builtin_scenarios.rs"), code).expect("write builtin_scenarios.rs");
 }

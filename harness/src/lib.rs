@@ -5,7 +5,9 @@
 
 pub mod checks;
 pub mod cli;
+pub mod client;
 pub mod events;
+pub mod mitm;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -77,6 +77,16 @@ impl Verdict {
             severity: None,
         }
     }
+
+    /// `pass` for a script whose every expectation was met, with its `pass:` detail.
+    pub fn passed(meta: &Meta) -> Verdict {
+        Verdict::new(
+            Outcome::Pass,
+            meta.pass_detail
+                .clone()
+                .unwrap_or_else(|| "every expectation of the scenario was met".into()),
+        )
+    }
 }
 
 /// Whether a check applies to this endpoint, policy and user; `Some` is the reason

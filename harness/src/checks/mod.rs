@@ -58,17 +58,27 @@ impl Check {
                 Check::Native(check) => check.run(ctx, transcript).await,
             },
         };
-        CheckResult {
-            id: meta.id.clone(),
-            title: meta.title.clone(),
-            status: verdict.outcome,
-            severity: verdict.severity.unwrap_or(meta.severity),
-            references: meta.references.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            detail: verdict.detail,
-            transcript: transcript.into_entries(),
-            baseline: None,
-        }
+        result_of(meta, verdict, started, transcript)
+    }
+}
+
+/// The result of a check (or a client scenario) that started at `started`.
+pub fn result_of(
+    meta: &Meta,
+    verdict: Verdict,
+    started: Instant,
+    transcript: crate::session::Transcript,
+) -> CheckResult {
+    CheckResult {
+        id: meta.id.clone(),
+        title: meta.title.clone(),
+        status: verdict.outcome,
+        severity: verdict.severity.unwrap_or(meta.severity),
+        references: meta.references.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        detail: verdict.detail,
+        transcript: transcript.into_entries(),
+        baseline: None,
     }
 }
 

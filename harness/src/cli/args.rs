@@ -1,4 +1,4 @@
-//! The command line: `mailtls run`, `list`, `serve`.
+//! The command line: `mailtls run`, `list`, `serve`, `diff`, `client-test`, `mitm`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
@@ -32,6 +32,15 @@ pub enum Command {
     /// Exit codes: 0 no new failure; 1 NEW has failures OLD did not; 2 a file is
     /// missing or not a mailtls report.
     Diff(super::diff::DiffArgs),
+    /// Judge a mail client: play malicious servers (STARTTLS stripped, replies
+    /// injected, bad certificates) and see whether it leaks credentials or mail.
+    ///
+    /// Exit codes as for `run`: 1 a client misbehaved, 3 some scenario could not be
+    /// judged (the client did not connect, went quiet).
+    ClientTest(super::client_test::ClientTestArgs),
+    /// Proxy between a real client and a real server, applying one attack, and
+    /// record whether the client sent credentials or mail in cleartext.
+    Mitm(super::mitm::MitmArgs),
 }
 
 /// `mailtls run`.

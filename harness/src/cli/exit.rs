@@ -69,6 +69,12 @@ pub enum CliError {
     /// The reference server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::server::ServerError),
+    /// A client test could not be set up (certificates, work directory).
+    #[error(transparent)]
+    ClientTest(#[from] crate::client::ClientTestError),
+    /// The proxy could not start.
+    #[error(transparent)]
+    Mitm(#[from] crate::mitm::MitmError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -83,7 +89,11 @@ impl CliError {
             | CliError::Catalogue(_)
             | CliError::Write(_)
             | CliError::Baseline(_) => USAGE,
-            CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
+            CliError::Run(_)
+            | CliError::Serve(_)
+            | CliError::Runtime(_)
+            | CliError::ClientTest(_)
+            | CliError::Mitm(_) => UNREACHABLE,
         }
     }
 

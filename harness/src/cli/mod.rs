@@ -2,10 +2,12 @@
 //! typed error that knows its exit code.
 
 pub mod args;
+pub mod client_test;
 pub mod diff;
 pub mod exit;
 pub mod gate;
 pub mod list;
+pub mod mitm;
 
 use crate::checks::Catalogue;
 use crate::report::terminal;
@@ -43,6 +45,8 @@ pub fn main() -> ExitCode {
             }
             Command::Serve(args) => serve(args).await,
             Command::Diff(args) => diff::diff(&args),
+            Command::ClientTest(args) => client_test::client_test(args).await,
+            Command::Mitm(args) => mitm::mitm(args).await,
         }
     });
     match result {

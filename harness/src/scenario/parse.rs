@@ -70,7 +70,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<Scenario, ScenarioError> {
 }
 
 #[derive(Default)]
-struct MetaBuilder {
+pub(crate) struct MetaBuilder {
     id: Option<String>,
     title: Option<String>,
     protocol: Option<Protocol>,
@@ -90,7 +90,7 @@ struct Parser<'a> {
 
 /// A position-tagged token of a step's tail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     Word(String),
     Regex(String),
     Quoted(String),
@@ -686,15 +686,10 @@ impl Parser<'_> {
                 });
             }
         }
-        if !self
-            .steps
-            .iter()
-            .any(|s| s.otherwise.outcome == Outcome::Fail)
-        {
-            return Err(whole(
-                "this scenario can never fail: no step says `else fail \"...\"`".into(),
-            ));
-        }
+        can_fail(
+            self.source_name,
+            self.steps.iter().map(|s| s.otherwise.outcome),
+        )?;
         Ok(Scenario {
             source: self.source_name.to_string(),
             meta: Meta {
@@ -712,8 +707,120 @@ impl Parser<'_> {
     }
 }
 
+/// Rejects a script none of whose steps can give `fail`: it could never find anything.
+pub(crate) fn can_fail(
+    source_name: &str,
+    mut outcomes: impl Iterator<Item = Outcome>,
+) -> Result<(), ScenarioError> {
+    if outcomes.any(|o| o == Outcome::Fail) {
+        return Ok(());
+    }
+    Err(ScenarioError {
+        source_name: source_name.to_string(),
+        line: 1,
+        column: 1,
+        message: "this scenario can never fail: no step says `else fail \"...\"`".into(),
+        text: None,
+    })
+}
+
+/// The parts of this grammar that sibling grammars share (client scripts, see
+/// `crate::client::script`): metadata lines, `else` clauses, templates with their
+/// escapes and variables, and errors that name file:line:column.
+pub(crate) struct Shared<'a>(Parser<'a>);
+
+impl<'a> Shared<'a> {
+    /// A fresh parser state for the file `source_name`.
+    pub(crate) fn new(source_name: &'a str) -> Self {
+        Shared(Parser {
+            source_name,
+            meta: MetaBuilder::default(),
+            steps: Vec::new(),
+            vars_used: Vec::new(),
+        })
+    }
+
+    /// An error at `line:column`, showing `text`.
+    pub(crate) fn err(
+        &self,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+        text: &str,
+    ) -> ScenarioError {
+        self.0.err(line, column, message, text)
+    }
+
+    /// One `key: value` metadata line, as in server scripts.
+    pub(crate) fn meta_line(
+        &mut self,
+        key: &str,
+        value: &str,
+        no: usize,
+        column: usize,
+        full: &str,
+    ) -> Result<(), ScenarioError> {
+        self.0.meta_line(key, value, no, column, full)
+    }
+
+    /// The metadata gathered so far: id, title, protocol, severity, references, pass.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn meta(
+        &self,
+    ) -> (
+        Option<&str>,
+        Option<&str>,
+        Option<Protocol>,
+        Option<Severity>,
+        &[String],
+        Option<&str>,
+        bool,
+    ) {
+        let m = &self.0.meta;
+        let needs_or_policies = m.needs != Needs::default() || !m.policies.is_empty();
+        (
+            m.id.as_deref(),
+            m.title.as_deref(),
+            m.protocol,
+            m.severity,
+            &m.references,
+            m.pass_detail.as_deref(),
+            needs_or_policies,
+        )
+    }
+
+    /// Splits `... else OUTCOME "message"` off a step's tokens.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn split_else(
+        &self,
+        tokens: Vec<(Token, usize)>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<(Vec<(Token, usize)>, Otherwise), ScenarioError> {
+        self.0.split_else(tokens, no, col, rest_offset, full)
+    }
+
+    /// Decodes escapes and `${var}` references.
+    pub(crate) fn template(
+        &mut self,
+        text: &str,
+        no: usize,
+        column: usize,
+        full: &str,
+    ) -> Result<Template, ScenarioError> {
+        self.0.template(text, no, column, full)
+    }
+
+    /// Every variable used so far, with line, column and the line's text.
+    pub(crate) fn vars_used(&self) -> &[(Var, usize, usize, String)] {
+        &self.0.vars_used
+    }
+}
+
 /// `C:`-style heads end at the colon or plus; bare words end at whitespace.
-fn split_head(body: &str) -> (&str, &str, usize) {
+pub(crate) fn split_head(body: &str) -> (&str, &str, usize) {
     for head in ["RAW+", "C+"] {
         if let Some(rest) = body.strip_prefix(head) {
             let offset = head.len() + (rest.len() - rest.trim_start_matches(' ').len()).min(1);
@@ -731,7 +838,7 @@ fn split_head(body: &str) -> (&str, &str, usize) {
     (head, &body[offset..], offset)
 }
 
-fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, (usize, String)> {
+pub(crate) fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, (usize, String)> {
     let mut tokens = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -823,7 +930,7 @@ fn expectation_help(protocol: Protocol) -> &'static str {
     }
 }
 
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     if let Some(ms) = text.strip_suffix("ms") {
         return ms.parse().ok().map(Duration::from_millis);
     }

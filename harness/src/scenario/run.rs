@@ -41,14 +41,7 @@ pub async fn run(
         pending: VecDeque::new(),
     };
     let verdict = match interpreter.steps().await {
-        Ok(()) => Verdict::new(
-            Outcome::Pass,
-            scenario
-                .meta
-                .pass_detail
-                .clone()
-                .unwrap_or_else(|| "every expectation of the scenario was met".into()),
-        ),
+        Ok(()) => Verdict::passed(&scenario.meta),
         Err(verdict) => verdict,
     };
     let mut transcript = interpreter.conn.into_transcript();

@@ -10,9 +10,22 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 pub(crate) struct Identity {
     /// The DER certificate, also handed out by `RunningServer::certificate_der`.
     pub(crate) cert: CertificateDer<'static>,
+    /// Its private key.
     pub(crate) key: PrivateKeyDer<'static>,
     /// Certificates sent after the leaf.
     pub(crate) extra: Vec<CertificateDer<'static>>,
+}
+
+impl Identity {
+    /// An identity from a certificate and its key made elsewhere (the client
+    /// tests' CA-issued and deliberately broken certificates).
+    pub(crate) fn from_parts(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Self {
+        Identity {
+            cert,
+            key,
+            extra: Vec::new(),
+        }
+    }
 }
 
 /// Makes a self-signed certificate for `hostname`, `localhost` and

@@ -94,6 +94,20 @@ impl Conn {
         }
     }
 
+    /// [`Conn::read_line`] with another deadline for each read of this line (the
+    /// client tests' `C: silence` and their own idle limit).
+    pub(crate) async fn read_line_within(&mut self, deadline: Duration) -> Input {
+        let idle = std::mem::replace(&mut self.idle, deadline);
+        let input = self.read_line().await;
+        self.idle = idle;
+        input
+    }
+
+    /// Bytes received and not yet read as a line.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Reads exactly `n` bytes (an IMAP literal); callers bound `n`.
     pub(crate) async fn read_exact(&mut self, n: usize) -> Input {
         while self.buf.len() < n {

@@ -5,8 +5,8 @@
 //! This module holds the public API and the listeners; the protocols live in
 //! `smtp`, `imap` and `pop3`, all running over `conn::Conn`.
 
-mod cert;
-mod conn;
+pub(crate) mod cert;
+pub(crate) mod conn;
 mod flaws;
 mod identity;
 mod imap;

@@ -1,0 +1,10 @@
+id: client.imap.starttls-missing
+title: The client does not go on in cleartext when STARTTLS is not offered
+protocol: imap
+severity: high
+references: RFC 9051 §6.2.1, RFC 2595 §3.1, NO STARTTLS (USENIX Security 2021)
+pass: the client sent no credentials or a mailbox command without TLS
+
+S: * OK ${host} IMAP4rev1 ready
+# The stock replies answer the capability request without STARTTLS and refuse STARTTLS.
+C: never LOGIN|AUTHENTICATE|SELECT|EXAMINE|LIST|LSUB|STATUS|APPEND|FETCH|UID|CREATE|DELETE else fail "the client sent credentials or a mailbox command in cleartext when STARTTLS was stripped"

@@ -1,0 +1,13 @@
+id: client.smtp.starttls-missing
+title: The client does not go on in cleartext when STARTTLS is not offered
+protocol: smtp
+severity: high
+references: RFC 3207 §4, NO STARTTLS (USENIX Security 2021)
+pass: the client sent no credentials or mail without TLS
+
+S: 220 ${host} ESMTP mailtls
+C: EHLO|HELO                else error "the client did not greet with EHLO or HELO"
+S: 250-${host}
+S+ 250-AUTH PLAIN LOGIN
+S+ 250 8BITMIME
+C: never AUTH|MAIL|RCPT|DATA else fail "the client sent credentials or mail in cleartext when STARTTLS was stripped"
