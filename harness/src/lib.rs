@@ -5,6 +5,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod containers;
 pub mod events;
 pub mod report;
 pub mod runner;

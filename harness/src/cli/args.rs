@@ -32,6 +32,8 @@ pub enum Command {
     /// Exit codes: 0 no new failure; 1 NEW has failures OLD did not; 2 a file is
     /// missing or not a mailtls report.
     Diff(super::diff::DiffArgs),
+    /// Build the real servers' images offline (mmdebstrap + docker import), or list them.
+    Containers(super::containers::ContainersArgs),
 }
 
 /// `mailtls run`.

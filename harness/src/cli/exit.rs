@@ -69,6 +69,17 @@ pub enum CliError {
     /// The reference server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::server::ServerError),
+    /// The Docker engine could not be asked.
+    #[error(transparent)]
+    Containers(Box<crate::containers::docker::DockerError>),
+    /// An image could not be built.
+    #[error("building image {name}: {source}")]
+    Build {
+        /// The recipe.
+        name: String,
+        /// What went wrong.
+        source: Box<crate::containers::BuildError>,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -83,7 +94,11 @@ impl CliError {
             | CliError::Catalogue(_)
             | CliError::Write(_)
             | CliError::Baseline(_) => USAGE,
-            CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
+            CliError::Run(_)
+            | CliError::Serve(_)
+            | CliError::Runtime(_)
+            | CliError::Containers(_)
+            | CliError::Build { .. } => UNREACHABLE,
         }
     }
 
@@ -100,6 +115,8 @@ impl CliError {
                 | CliError::Write(_)
                 | CliError::Serve(_)
                 | CliError::Baseline(_)
+                | CliError::Containers(_)
+                | CliError::Build { .. }
         ) {
             source = source.and_then(|s| s.source());
         }

@@ -2,6 +2,7 @@
 //! typed error that knows its exit code.
 
 pub mod args;
+pub mod containers;
 pub mod diff;
 pub mod exit;
 pub mod gate;
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
             }
             Command::Serve(args) => serve(args).await,
             Command::Diff(args) => diff::diff(&args),
+            Command::Containers(args) => containers::containers(args).await,
         }
     });
     match result {
