@@ -28,7 +28,8 @@ async fn image_for(name: &str) -> Option<Recipe> {
     let engine = match docker::engine().await {
         Ok(engine) => engine,
         Err(e) => {
-            eprintln!("containers: skipping the container suite for {name}: {e}");
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| eprintln!("containers: skipping the container suite: {e}"));
             return None;
         }
     };

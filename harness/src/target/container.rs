@@ -145,6 +145,12 @@ impl ContainerTarget {
                 (format!("{port}/tcp"), Some(vec![loopback]))
             })
             .collect();
+        let start_error = |source| ContainerError::Start {
+            name: spec.name.clone(),
+            profile: spec.profile.clone(),
+            image: format!("{}:{IMAGE_TAG}", image_name(&spec.name)),
+            source,
+        };
         let container = request
             .with_env_var("MAILTLS_PROFILE", spec.profile.clone())
             .with_hostname(image.hostname.clone())
@@ -159,12 +165,7 @@ impl ContainerTarget {
             })
             .start()
             .await
-            .map_err(|source| ContainerError::Start {
-                name: spec.name.clone(),
-                profile: spec.profile.clone(),
-                image: format!("{}:{IMAGE_TAG}", image_name(&spec.name)),
-                source,
-            })?;
+            .map_err(start_error)?;
         let credentials = Credentials {
             user: image.user.clone(),
             password: image.password.clone(),
@@ -174,12 +175,7 @@ impl ContainerTarget {
             let port = container
                 .get_host_port_ipv4(service.port.tcp())
                 .await
-                .map_err(|source| ContainerError::Start {
-                    name: spec.name.clone(),
-                    profile: spec.profile.clone(),
-                    image: format!("{}:{IMAGE_TAG}", image_name(&spec.name)),
-                    source,
-                })?;
+                .map_err(start_error)?;
             endpoints.push(Endpoint {
                 scheme: service.scheme,
                 host: "127.0.0.1".into(),
