@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod cli;
 pub mod client;
+pub mod containers;
 pub mod events;
 pub mod mitm;
 pub mod report;

@@ -5,9 +5,10 @@
 
 use crate::checks::{Catalogue, Check, CheckContext, CLIENT_NAME};
 use crate::events::{NoObserver, RunObserver};
-use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
+use crate::report::model::{CheckResult, Dir, Outcome, Report, TargetReport, TranscriptEntry};
 use crate::server::ServerError;
 use crate::session::SessionOptions;
+use crate::target::container::{ContainerError, ContainerTarget};
 use crate::target::embedded::EmbeddedTarget;
 use crate::target::{Credentials, Endpoint, Policy, Scheme, TargetSpec};
 use std::sync::Arc;
@@ -51,6 +52,15 @@ pub enum RunError {
     /// The embedded reference server did not start.
     #[error("could not start the embedded reference server: {0}")]
     Embedded(#[from] ServerError),
+    /// A container target could not be started.
+    #[error(transparent)]
+    Container(Box<ContainerError>),
+}
+
+impl From<ContainerError> for RunError {
+    fn from(error: ContainerError) -> Self {
+        RunError::Container(Box::new(error))
+    }
 }
 
 /// One endpoint ready to be judged.
@@ -69,13 +79,54 @@ pub struct Prepared {
     /// Every endpoint, in the order the targets were given.
     pub targets: Vec<PreparedTarget>,
     servers: Vec<EmbeddedTarget>,
+    containers: Vec<ContainerTarget>,
+    /// (index into `targets`, index into `containers`) for container endpoints.
+    from_container: Vec<(usize, usize)>,
 }
 
 impl Prepared {
-    /// Stops the servers started for the run.
+    /// Stops the servers and removes the containers started for the run.
     pub async fn shutdown(self) {
         for server in self.servers {
             server.shutdown().await;
+        }
+        for container in self.containers {
+            container.shutdown().await;
+        }
+    }
+
+    /// The container behind target number `index`, when it is one.
+    pub fn container_of(&self, index: usize) -> Option<&ContainerTarget> {
+        self.from_container
+            .iter()
+            .find(|(target, _)| *target == index)
+            .and_then(|(_, container)| self.containers.get(*container))
+    }
+
+    /// Adds the container's log, as a note at the end of the transcript, to
+    /// every failed or errored result of a container endpoint; `reports` are in
+    /// target order.
+    pub async fn attach_logs(&self, reports: &mut [TargetReport]) {
+        for (index, report) in reports.iter_mut().enumerate() {
+            let Some(container) = self.container_of(index) else {
+                continue;
+            };
+            let failing = |r: &CheckResult| matches!(r.status, Outcome::Fail | Outcome::Error);
+            if !report.results.iter().any(failing) {
+                continue;
+            }
+            let note = format!(
+                "container log ({}):\n{}",
+                container.label(),
+                container.log().await
+            );
+            for result in report.results.iter_mut().filter(|r| failing(r)) {
+                result.transcript.push(TranscriptEntry {
+                    dir: Dir::Note,
+                    t_ms: result.duration_ms,
+                    data: note.clone(),
+                });
+            }
         }
     }
 }
@@ -86,6 +137,8 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
     let mut prepared = Prepared {
         targets: Vec::new(),
         servers: Vec::new(),
+        containers: Vec::new(),
+        from_container: Vec::new(),
     };
     for spec in specs {
         match spec {
@@ -112,6 +165,38 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                 prepared.servers.push(server);
             }
             TargetSpec::Host(host) => prepared.targets.extend(whole_host(host, options).await),
+            TargetSpec::Container(spec) => {
+                let container = match ContainerTarget::start(spec).await {
+                    Ok(container) => container,
+                    Err(e) => {
+                        prepared.shutdown().await;
+                        return Err(e.into());
+                    }
+                };
+                // The image's own certificate and host name, as its admin would
+                // configure them: the TLS checks judge the chain against it.
+                let anchor = container.certificate().await;
+                for endpoint in &container.endpoints {
+                    prepared
+                        .from_container
+                        .push((prepared.targets.len(), prepared.containers.len()));
+                    let mut ctx = context(
+                        endpoint.clone(),
+                        options,
+                        Some(&container.rcpt),
+                        anchor.clone(),
+                    );
+                    ctx.session
+                        .server_name
+                        .get_or_insert_with(|| container.image.hostname.clone());
+                    prepared.targets.push(PreparedTarget {
+                        label: format!("{}:{}", container.label(), endpoint.scheme),
+                        ctx,
+                        closed: None,
+                    });
+                }
+                prepared.containers.push(container);
+            }
         }
     }
     Ok(prepared)
@@ -230,11 +315,13 @@ pub async fn run_observed(
         }
     }
     targets.sort_by_key(|(index, _)| *index);
+    let mut targets: Vec<TargetReport> = targets.into_iter().map(|(_, t)| t).collect();
+    prepared.attach_logs(&mut targets).await;
     prepared.shutdown().await;
     Ok(Report::new(
         started_at,
         clock.elapsed().as_millis() as u64,
-        targets.into_iter().map(|(_, t)| t).collect(),
+        targets,
     ))
 }
 

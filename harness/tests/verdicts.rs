@@ -323,3 +323,23 @@ async fn smuggling_passes_when_bare_sequences_are_rejected_and_skips_without_a_r
     assert_eq!(result.status, Outcome::Skip);
     assert!(result.detail.contains("--rcpt"));
 }
+
+#[tokio::test]
+async fn injection_passes_when_the_server_feeds_the_pipelined_bytes_to_tls_and_hangs_up() {
+    // Dovecot's way: the bytes behind STARTTLS go to the TLS library as if they
+    // were the ClientHello ("wrong version number"), and the connection ends.
+    let port = fake_smtp(|line| {
+        ehlo(line).or(match line {
+            "STARTTLS" => Some("220 2.0.0 Begin TLS negotiation now\r\n"),
+            _ => None,
+        })
+    })
+    .await;
+    let result = run_check("smtp.starttls.injection", port).await;
+    assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
+    assert!(
+        result.detail.contains("nothing was carried into TLS"),
+        "{}",
+        result.detail
+    );
+}

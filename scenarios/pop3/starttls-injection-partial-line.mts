@@ -15,6 +15,6 @@ CAP: has STLS             else skip "STLS not offered, nothing to test"
 C: STLS
 RAW+ XMAILTLS
 S: +OK                    else pass "STLS with a pipelined partial line was refused, so nothing could be carried into TLS"
-TLS                       else error "the TLS handshake after STLS failed"
+TLS                       else pass "the handshake broke on the pipelined bytes (the server fed them to TLS), so nothing was carried into TLS as a command"
 C: QUIT
 S: +OK                    else fail "the server joined the partial line injected with STLS to the first command inside TLS"

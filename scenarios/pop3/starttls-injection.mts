@@ -17,6 +17,6 @@ CAP: has STLS             else skip "STLS not offered, nothing to test"
 C: STLS
 C+ XMAILTLS-INJECTED
 S: +OK                    else pass "STLS with a pipelined command was refused, so nothing could be carried into TLS"
-TLS                       else error "the TLS handshake after STLS failed"
+TLS                       else pass "the handshake broke on the pipelined bytes (the server fed them to TLS), so nothing was carried into TLS as a command"
 C: QUIT
 S: +OK                    else fail "the server answered the injected command inside TLS"

@@ -16,6 +16,6 @@ CAP: has STARTTLS         else skip "STARTTLS not offered, nothing to test"
 C: STARTTLS
 RAW+ NOOP
 S: 220                    else pass "STARTTLS with a pipelined partial line was refused, so nothing could be carried into TLS"
-TLS                       else error "the TLS handshake after STARTTLS failed"
+TLS                       else pass "the handshake broke on the pipelined bytes (the server fed them to TLS), so nothing was carried into TLS as a command"
 C: QUIT
 S: 221                    else fail "the server joined the partial line injected with STARTTLS to the first command inside TLS"

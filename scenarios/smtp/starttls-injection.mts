@@ -17,7 +17,7 @@ CAP: has STARTTLS         else skip "STARTTLS not offered, nothing to test"
 C: STARTTLS
 C+ NOOP
 S: 220                    else pass "STARTTLS with a pipelined command was refused, so nothing could be carried into TLS"
-TLS                       else error "the TLS handshake after STARTTLS failed"
+TLS                       else pass "the handshake broke on the pipelined bytes (the server fed them to TLS), so nothing was carried into TLS as a command"
 # A clean server's first words inside TLS are its answer to QUIT; a vulnerable
 # one first answers the injected NOOP with 250.
 C: QUIT

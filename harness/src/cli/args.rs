@@ -41,6 +41,8 @@ pub enum Command {
     /// Proxy between a real client and a real server, applying one attack, and
     /// record whether the client sent credentials or mail in cleartext.
     Mitm(super::mitm::MitmArgs),
+    /// Build the real servers' images offline (mmdebstrap + docker import), or list them.
+    Containers(super::containers::ContainersArgs),
 }
 
 /// `mailtls run`.

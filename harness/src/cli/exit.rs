@@ -75,6 +75,17 @@ pub enum CliError {
     /// The proxy could not start.
     #[error(transparent)]
     Mitm(#[from] crate::mitm::MitmError),
+    /// The Docker engine could not be asked.
+    #[error(transparent)]
+    Containers(Box<crate::containers::docker::DockerError>),
+    /// An image could not be built.
+    #[error("building image {name}: {source}")]
+    Build {
+        /// The recipe.
+        name: String,
+        /// What went wrong.
+        source: Box<crate::containers::BuildError>,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -93,7 +104,9 @@ impl CliError {
             | CliError::Serve(_)
             | CliError::Runtime(_)
             | CliError::ClientTest(_)
-            | CliError::Mitm(_) => UNREACHABLE,
+            | CliError::Mitm(_)
+            | CliError::Containers(_)
+            | CliError::Build { .. } => UNREACHABLE,
         }
     }
 
@@ -110,6 +123,8 @@ impl CliError {
                 | CliError::Write(_)
                 | CliError::Serve(_)
                 | CliError::Baseline(_)
+                | CliError::Containers(_)
+                | CliError::Build { .. }
         ) {
             source = source.and_then(|s| s.source());
         }

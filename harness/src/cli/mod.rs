@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod client_test;
+pub mod containers;
 pub mod diff;
 pub mod exit;
 pub mod gate;
@@ -47,6 +48,7 @@ pub fn main() -> ExitCode {
             Command::Diff(args) => diff::diff(&args),
             Command::ClientTest(args) => client_test::client_test(args).await,
             Command::Mitm(args) => mitm::mitm(args).await,
+            Command::Containers(args) => containers::containers(args).await,
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! Targets: what the user names on the command line (`smtp://host:port`,
 //! `embedded:flaws=a,b`), parsed into endpoints the checks connect to.
 
+pub mod container;
 pub mod embedded;
 pub mod policy;
 pub mod scheme;
@@ -69,6 +70,8 @@ pub enum TargetSpec {
     Embedded(Flaws),
     /// Every standard mail port of one host (`host:NAME`).
     Host(String),
+    /// A real server in a container (`container:NAME[:PROFILE]`).
+    Container(container::ContainerSpec),
 }
 
 /// Why a target could not be understood. Every variant is a usage error (exit 2).
@@ -130,6 +133,14 @@ pub enum TargetError {
         /// What is wrong.
         reason: String,
     },
+    /// `container:` with something other than a recipe name and a profile.
+    #[error("`{target}`: {reason}")]
+    Container {
+        /// What the user wrote.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A target kind this version cannot run yet.
     #[error("`{target}`: {kind} targets are not implemented yet")]
     NotImplemented {
@@ -164,11 +175,14 @@ impl TargetSpec {
         if let Some(host) = text.strip_prefix("host:") {
             return parse_host(text, host).map(TargetSpec::Host);
         }
-        if text.starts_with("container:") {
-            return Err(TargetError::NotImplemented {
-                target: text.into(),
-                kind: "container",
-            });
+        if let Some(rest) = text.strip_prefix("container:") {
+            return container::ContainerSpec::parse(rest)
+                .map(TargetSpec::Container)
+                .ok_or_else(|| TargetError::Container {
+                    target: text.into(),
+                    reason: "expected `container:NAME[:PROFILE]` (see `mailtls containers list`)"
+                        .into(),
+                });
         }
         parse_url(text).map(TargetSpec::Endpoint)
     }
@@ -339,7 +353,7 @@ mod tests {
             "smtp://host/path",
             "embedded:flaws=nonsense",
             "embedded:nope",
-            "container:postfix",
+            "container:",
             "host:",
             "host:mail.example.org:25",
             "not a url",
