@@ -303,3 +303,21 @@ async fn rc4_and_3des_server_fails_those_checks_and_forward_secrecy() {
     }
     assert_eq!(result(&results, "tls.cipher.null-refused").0, Outcome::Pass);
 }
+
+#[tokio::test]
+async fn server_speaking_only_tls10_fails_modern() {
+    let results = judge(Toy {
+        versions: vec![0x0301],
+        suites: vec![0xc013],
+        renegotiation_info: true,
+        ..Toy::default()
+    })
+    .await;
+    let (status, detail) = result(&results, "tls.version.modern");
+    assert_eq!(status, Outcome::Fail, "{detail}");
+    assert!(detail.contains("neither TLS 1.2 nor TLS 1.3"), "{detail}");
+    assert_eq!(
+        result(&results, "tls.version.tls10-refused").0,
+        Outcome::Fail
+    );
+}
