@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod cli;
 pub mod events;
+pub mod fuzz;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -1,4 +1,4 @@
-//! The command line: `mailtls run`, `list`, `serve`.
+//! The command line: `mailtls run`, `list`, `serve`, `diff`, `fuzz`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
@@ -32,6 +32,12 @@ pub enum Command {
     /// Exit codes: 0 no new failure; 1 NEW has failures OLD did not; 2 a file is
     /// missing or not a mailtls report.
     Diff(super::diff::DiffArgs),
+    /// Fuzz a server's command parsers with whole sessions (before TLS, inside TLS
+    /// after STARTTLS, logged in), or replay a saved finding (`fuzz replay FILE`).
+    ///
+    /// Exit codes: 0 no new finding (replay: not reproduced); 1 new findings saved
+    /// (replay: reproduced); 2 usage error; 3 target could not be started or reached.
+    Fuzz(Box<super::fuzz::FuzzArgs>),
 }
 
 /// `mailtls run`.

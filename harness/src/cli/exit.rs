@@ -69,9 +69,30 @@ pub enum CliError {
     /// The reference server failed while serving.
     #[error(transparent)]
     Serve(#[from] crate::server::ServerError),
+    /// A fuzz campaign could not start or go on.
+    #[error(transparent)]
+    Fuzz(#[from] crate::fuzz::campaign::FuzzError),
+    /// A finding could not be replayed.
+    #[error(transparent)]
+    Replay(#[from] crate::fuzz::replay::ReplayError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+fn fuzz_exit_code(e: &crate::fuzz::campaign::FuzzError) -> u8 {
+    match e {
+        crate::fuzz::campaign::FuzzError::Target(e) => target_exit_code(e),
+        crate::fuzz::campaign::FuzzError::Finding(_) => USAGE,
+    }
+}
+
+fn target_exit_code(e: &crate::fuzz::target::FuzzTargetError) -> u8 {
+    use crate::fuzz::target::FuzzTargetError;
+    match e {
+        FuzzTargetError::NotLoopback(_) | FuzzTargetError::Unsupported(_) => USAGE,
+        FuzzTargetError::Server(_) | FuzzTargetError::Gone(..) => UNREACHABLE,
+    }
 }
 
 impl CliError {
@@ -84,6 +105,9 @@ impl CliError {
             | CliError::Write(_)
             | CliError::Baseline(_) => USAGE,
             CliError::Run(_) | CliError::Serve(_) | CliError::Runtime(_) => UNREACHABLE,
+            CliError::Fuzz(e) => fuzz_exit_code(e),
+            CliError::Replay(crate::fuzz::replay::ReplayError::Target(e)) => target_exit_code(e),
+            CliError::Replay(_) => USAGE,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod diff;
 pub mod exit;
+pub mod fuzz;
 pub mod gate;
 pub mod list;
 
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
             }
             Command::Serve(args) => serve(args).await,
             Command::Diff(args) => diff::diff(&args),
+            Command::Fuzz(args) => fuzz::fuzz(*args).await,
         }
     });
     match result {
