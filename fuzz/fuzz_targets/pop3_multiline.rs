@@ -6,7 +6,9 @@ use mailtls::wire::pop3::MultiLine;
 
 fuzz_target!(|data: &[u8]| {
     let (limits, _) = mailtls_fuzz::limits_and_rest(data);
-    if let Some(response) = mailtls_fuzz::decode_encode_decode(data, MultiLine::decode, MultiLine::encode) {
+    if let Some(response) =
+        mailtls_fuzz::decode_encode_decode(data, MultiLine::decode, MultiLine::encode)
+    {
         assert!(response.lines.len() <= limits.max_lines);
     }
 });

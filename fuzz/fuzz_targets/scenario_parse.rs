@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let first = mailtls::scenario::parse("fuzz.mts", text);
     let second = mailtls::scenario::parse("fuzz.mts", text);
     assert_eq!(first.is_ok(), second.is_ok());

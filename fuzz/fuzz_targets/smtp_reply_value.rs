@@ -12,7 +12,12 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let code = 200 + input.code % 400;
-    let mut lines: Vec<String> = input.lines.iter().take(64).map(|l| mailtls_fuzz::line_text(l, &[])).collect();
+    let mut lines: Vec<String> = input
+        .lines
+        .iter()
+        .take(64)
+        .map(|l| mailtls_fuzz::line_text(l, &[]))
+        .collect();
     // A last line that is only spaces encodes as a bare code; keep text meaningful.
     if let Some(last) = lines.last_mut() {
         if last.trim().is_empty() {

@@ -8,7 +8,10 @@ fuzz_target!(|data: &[u8]| {
     let (flags, bytes) = data.split_first().map_or((0, data), |(f, r)| (*f, r));
     let (want, closed) = (flags & 1 != 0, flags & 2 != 0);
     let first = parse(bytes, want, closed);
-    assert_eq!(format!("{first:?}"), format!("{:?}", parse(bytes, want, closed)));
+    assert_eq!(
+        format!("{first:?}"),
+        format!("{:?}", parse(bytes, want, closed))
+    );
     if bytes.len() > MAX_FLIGHT {
         assert!(matches!(first, Err(ResponseError::TooLong)));
     }

@@ -37,9 +37,16 @@ pub fn decode_encode_decode<T: PartialEq + std::fmt::Debug>(
     assert!(decoded.consumed <= bytes.len(), "consumed past the end");
     assert!(decoded.consumed > 0, "a value from no bytes");
     let encoded = encode(&decoded.value);
-    let again = decode(&encoded, &Limits::default())
-        .unwrap_or_else(|e| panic!("canonical encoding {encoded:?} of {:?} does not decode: {e}", decoded.value));
-    assert_eq!(again.value, decoded.value, "value changed through {encoded:?}");
+    let again = decode(&encoded, &Limits::default()).unwrap_or_else(|e| {
+        panic!(
+            "canonical encoding {encoded:?} of {:?} does not decode: {e}",
+            decoded.value
+        )
+    });
+    assert_eq!(
+        again.value, decoded.value,
+        "value changed through {encoded:?}"
+    );
     assert_eq!(again.consumed, encoded.len(), "encoding not consumed whole");
     Some(decoded.value)
 }

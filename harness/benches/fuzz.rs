@@ -42,16 +42,29 @@ async fn rate(name: &str, case: Case, endpoint: &Endpoint, sessions: usize) {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("{name:<44} {sessions:>6} sessions in {secs:>6.2} s = {:>7.0} sessions/s", sessions as f64 / secs);
+    println!(
+        "{name:<44} {sessions:>6} sessions in {secs:>6.2} s = {:>7.0} sessions/s",
+        sessions as f64 / secs
+    );
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let spec = TargetSpec::Embedded(Flaws::default());
         let target = FuzzTarget::start(&spec, "embedded").await.expect("server");
-        let smtp = target.endpoint(mailtls::target::Scheme::Smtp).expect("smtp");
-        let lines = |lines: &[&str]| lines.iter().map(|l| Step::send(format!("{l}\r\n"), 1)).collect::<Vec<_>>();
+        let smtp = target
+            .endpoint(mailtls::target::Scheme::Smtp)
+            .expect("smtp");
+        let lines = |lines: &[&str]| {
+            lines
+                .iter()
+                .map(|l| Step::send(format!("{l}\r\n"), 1))
+                .collect::<Vec<_>>()
+        };
         let plain = Case {
             protocol: Protocol::Smtp,
             steps: lines(&["EHLO bench", "NOOP", "MAIL FROM:<a@b.test>", "RSET", "QUIT"]),
@@ -76,11 +89,23 @@ fn main() {
             seed: 1,
             ..CampaignOptions::default()
         };
-        let summary = Campaign::new(target, options).expect("campaign").run(std::future::pending()).await.expect("run");
-        assert!(summary.new_findings.is_empty(), "{:?}", summary.new_findings);
+        let summary = Campaign::new(target, options)
+            .expect("campaign")
+            .run(std::future::pending())
+            .await
+            .expect("run");
+        assert!(
+            summary.new_findings.is_empty(),
+            "{:?}",
+            summary.new_findings
+        );
         println!(
             "{:<44} {:>6} sessions in {:>6.2} s = {:>7.0} sessions/s ({} states)",
-            "campaign mix (SMTP, IMAP, POP3; ~85% TLS)", summary.sessions, summary.elapsed_s, summary.sessions_per_s, summary.states
+            "campaign mix (SMTP, IMAP, POP3; ~85% TLS)",
+            summary.sessions,
+            summary.elapsed_s,
+            summary.sessions_per_s,
+            summary.states
         );
     });
 }

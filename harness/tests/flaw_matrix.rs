@@ -128,7 +128,11 @@ fn each_flaw_fails_exactly_its_checks() {
             "flaw {} caused errors: {errors:#?}",
             flaw.name()
         );
-        let expected_code = if expected_failures(flaw).is_empty() { 0 } else { 1 };
+        let expected_code = if expected_failures(flaw).is_empty() {
+            0
+        } else {
+            1
+        };
         assert_eq!(code, Some(expected_code), "flaw {}", flaw.name());
     }
 }

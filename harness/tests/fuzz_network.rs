@@ -51,7 +51,12 @@ fn finds_minimizes_and_replays_the_planted_post_starttls_crash() {
     ]);
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(took < Duration::from_secs(60), "took {took:?}");
     eprintln!("found and minimized in {took:?}: {stdout}");
 
@@ -66,7 +71,13 @@ fn finds_minimizes_and_replays_the_planted_post_starttls_crash() {
     assert!(steps.len() <= 4, "{steps:#?}");
     assert_eq!(steps[0], "start-tls", "{steps:#?}");
 
-    let replay = mailtls(&["fuzz", "replay", files[0].to_str().unwrap(), "--timeout", "500"]);
+    let replay = mailtls(&[
+        "fuzz",
+        "replay",
+        files[0].to_str().unwrap(),
+        "--timeout",
+        "500",
+    ]);
     assert_eq!(replay.status.code(), Some(1), "reproduces");
     let text = String::from_utf8(replay.stdout).unwrap();
     insta::with_settings!({filters => vec![
@@ -128,12 +139,17 @@ fn the_planted_crash_is_out_of_reach_before_tls() {
         }
     }
     use base64::Engine;
-    let payload = base64::engine::general_purpose::STANDARD.encode([vec![b'A'; 1000], b"\0u\0p".to_vec()].concat());
-    tcp.write_all(format!("AUTH PLAIN {payload}\r\n").as_bytes()).unwrap();
+    let payload = base64::engine::general_purpose::STANDARD
+        .encode([vec![b'A'; 1000], b"\0u\0p".to_vec()].concat());
+    tcp.write_all(format!("AUTH PLAIN {payload}\r\n").as_bytes())
+        .unwrap();
     line.clear();
     reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("535"), "{line}");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok(), "still accepting");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "still accepting"
+    );
     runtime.block_on(target.shutdown());
 }
 
@@ -142,7 +158,14 @@ fn a_resumed_corpus_keeps_its_queue_and_known_findings() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
     let corpus_arg = corpus.to_str().unwrap();
-    let base = ["fuzz", "embedded:flaws=post-starttls-crash", "--timeout", "500", "--corpus", corpus_arg];
+    let base = [
+        "fuzz",
+        "embedded:flaws=post-starttls-crash",
+        "--timeout",
+        "500",
+        "--corpus",
+        corpus_arg,
+    ];
     let first = mailtls(&[&base[..], &["--seed", "3", "--max-findings", "1"]].concat());
     assert_eq!(first.status.code(), Some(1));
     let queued = std::fs::read_dir(corpus.join("queue")).unwrap().count();
@@ -150,7 +173,10 @@ fn a_resumed_corpus_keeps_its_queue_and_known_findings() {
     let second = mailtls(&[&base[..], &["--seed", "4", "--max-sessions", "400"]].concat());
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert_eq!(second.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("0 new finding(s), 1 in the corpus"), "{stdout}");
+    assert!(
+        stdout.contains("0 new finding(s), 1 in the corpus"),
+        "{stdout}"
+    );
     assert_eq!(findings(&corpus).len(), 1);
 }
 

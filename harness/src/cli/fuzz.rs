@@ -88,9 +88,13 @@ pub struct ReplayArgs {
 /// `500ms`, `60s`, `10m`, `8h`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("`{text}`: expected e.g. 60s, 10m, 8h"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected e.g. 60s, 10m, 8h"))?;
     let seconds = |s: u64| Duration::from_secs(n.saturating_mul(s));
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
@@ -107,15 +111,24 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
         return replay_command(replay_args).await;
     }
     if args.jobs == 0 || args.timeout == 0 {
-        return Err(CliError::Usage("--jobs and --timeout must be at least 1".into()));
+        return Err(CliError::Usage(
+            "--jobs and --timeout must be at least 1".into(),
+        ));
     }
     let text = args.target.clone().unwrap_or_else(|| "embedded".into());
     let mut spec = TargetSpec::parse(&text)?;
     if let (TargetSpec::Endpoint(endpoint), Some(user)) = (&mut spec, &args.credentials.user) {
-        let password = args.credentials.password.clone().ok_or_else(|| CliError::Usage("--user needs --password (or MAILTLS_PASSWORD)".into()))?;
-        endpoint.credentials = Some(Credentials { user: user.clone(), password });
+        let password = args.credentials.password.clone().ok_or_else(|| {
+            CliError::Usage("--user needs --password (or MAILTLS_PASSWORD)".into())
+        })?;
+        endpoint.credentials = Some(Credentials {
+            user: user.clone(),
+            password,
+        });
     }
-    let target = FuzzTarget::start(&spec, &text).await.map_err(crate::fuzz::campaign::FuzzError::from)?;
+    let target = FuzzTarget::start(&spec, &text)
+        .await
+        .map_err(crate::fuzz::campaign::FuzzError::from)?;
     let seed = args.seed.unwrap_or_else(rand::random);
     let options = CampaignOptions {
         duration: args.duration,
@@ -149,15 +162,28 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
     if !args.quiet {
         println!(
             "{} sessions in {:.1}s ({:.0}/s), {} distinct server states, queue {}, {} restart(s)",
-            summary.sessions, summary.elapsed_s, summary.sessions_per_s, summary.states, summary.queue, summary.restarts
+            summary.sessions,
+            summary.elapsed_s,
+            summary.sessions_per_s,
+            summary.states,
+            summary.queue,
+            summary.restarts
         );
-        println!("{} new finding(s), {} in the corpus", summary.new_findings.len(), summary.findings);
+        println!(
+            "{} new finding(s), {} in the corpus",
+            summary.new_findings.len(),
+            summary.findings
+        );
         for path in &summary.new_findings {
             let signature = finding::load(path).map(|f| f.signature).unwrap_or_default();
             println!("  {}  {signature}", path.display());
         }
     }
-    Ok(if summary.new_findings.is_empty() { exit::OK } else { exit::FAILED })
+    Ok(if summary.new_findings.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 async fn replay_command(args: ReplayArgs) -> Result<u8, CliError> {
@@ -168,7 +194,11 @@ async fn replay_command(args: ReplayArgs) -> Result<u8, CliError> {
     };
     let outcome = replay(&finding, args.target.as_deref(), &options).await?;
     print!("{}", outcome.text);
-    Ok(if outcome.reproduced { exit::FAILED } else { exit::OK })
+    Ok(if outcome.reproduced {
+        exit::FAILED
+    } else {
+        exit::OK
+    })
 }
 
 #[cfg(test)]

@@ -173,7 +173,10 @@ impl Campaign {
     pub fn new(target: FuzzTarget, options: CampaignOptions) -> Result<Campaign, FuzzError> {
         let store = Store::open(options.corpus.join("findings"))?;
         let queue_dir = options.corpus.join("queue");
-        std::fs::create_dir_all(&queue_dir).map_err(|source| FindingError::Io { path: queue_dir.clone(), source })?;
+        std::fs::create_dir_all(&queue_dir).map_err(|source| FindingError::Io {
+            path: queue_dir.clone(),
+            source,
+        })?;
         let mut queue: HashMap<Protocol, Vec<Case>> = HashMap::new();
         if let Ok(entries) = std::fs::read_dir(&queue_dir) {
             for entry in entries.flatten() {
@@ -191,11 +194,22 @@ impl Campaign {
             seed: options.seed,
             ..CampaignSummary::default()
         };
-        Ok(Campaign { target, options, store, queue_dir, queue, states: HashSet::new(), summary })
+        Ok(Campaign {
+            target,
+            options,
+            store,
+            queue_dir,
+            queue,
+            states: HashSet::new(),
+            summary,
+        })
     }
 
     /// Runs until the duration, the session or finding limit, or `stop` (Ctrl-C).
-    pub async fn run(mut self, stop: impl Future<Output = ()>) -> Result<CampaignSummary, FuzzError> {
+    pub async fn run(
+        mut self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<CampaignSummary, FuzzError> {
         let started = Instant::now();
         let mut stop = std::pin::pin!(stop);
         let mut tasks: JoinSet<Done> = JoinSet::new();
@@ -208,7 +222,10 @@ impl Campaign {
         loop {
             let limit_reached = started.elapsed() >= self.options.duration
                 || self.options.max_sessions.is_some_and(|m| dispatched >= m)
-                || self.options.max_findings.is_some_and(|m| self.summary.new_findings.len() >= m);
+                || self
+                    .options
+                    .max_findings
+                    .is_some_and(|m| self.summary.new_findings.len() >= m);
             stopping |= limit_reached;
             while !stopping && !crashed && tasks.len() < self.options.jobs.max(1) {
                 let (case, endpoint) = self.next_case(index);
@@ -216,7 +233,14 @@ impl Campaign {
                 tasks.spawn(async move {
                     let run = execute(&case, &endpoint, &options).await;
                     let verdict = judge(&case, &run, &endpoint, &options).await;
-                    Done { index, case, scheme: endpoint.scheme, event: run.event, states: run.states, verdict }
+                    Done {
+                        index,
+                        case,
+                        scheme: endpoint.scheme,
+                        event: run.event,
+                        states: run.states,
+                        verdict,
+                    }
                 });
                 index += self.options.shard.count;
                 dispatched += 1;
@@ -276,16 +300,24 @@ impl Campaign {
     /// The case and endpoint of session `index`: its randomness derives from the
     /// seed and the index alone, so shards split the sessions deterministically.
     fn next_case(&self, index: u64) -> (Case, Endpoint) {
-        let mut rng = StdRng::seed_from_u64(self.options.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut rng =
+            StdRng::seed_from_u64(self.options.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let endpoints = self.target.endpoints();
-        let endpoint = endpoints.choose(&mut rng).cloned().unwrap_or_else(|| Endpoint {
-            scheme: Scheme::Smtp,
-            host: "127.0.0.1".into(),
-            port: 0,
-            credentials: None,
-        });
+        let endpoint = endpoints
+            .choose(&mut rng)
+            .cloned()
+            .unwrap_or_else(|| Endpoint {
+                scheme: Scheme::Smtp,
+                host: "127.0.0.1".into(),
+                port: 0,
+                credentials: None,
+            });
         let protocol = endpoint.scheme.protocol();
-        let queue = self.queue.get(&protocol).map(Vec::as_slice).unwrap_or_default();
+        let queue = self
+            .queue
+            .get(&protocol)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let case = match queue.choose(&mut rng) {
             Some(parent) if rng.gen_bool(0.6) => mutate(parent, queue.choose(&mut rng), &mut rng),
             _ => grammar::generate(protocol, &mut rng),
@@ -322,7 +354,13 @@ impl Campaign {
     /// A hang or grammar verdict: run the session once more alone, and save it
     /// if the same signature comes back (grammar verdicts are read off bytes and
     /// need no confirmation).
-    async fn confirm(&mut self, verdict: Verdict, index: u64, case: Case, scheme: Scheme) -> Result<(), FuzzError> {
+    async fn confirm(
+        &mut self,
+        verdict: Verdict,
+        index: u64,
+        case: Case,
+        scheme: Scheme,
+    ) -> Result<(), FuzzError> {
         if self.store.knows(&verdict.signature) {
             return Ok(());
         }
@@ -360,8 +398,21 @@ impl Campaign {
     }
 
     /// Saves a finding at once, then minimizes it and saves it again.
-    async fn save(&mut self, verdict: Verdict, index: u64, case: Case, scheme: Scheme) -> Result<(), FuzzError> {
-        let mut finding = Finding::new(&verdict, case.clone(), self.target.describe(), scheme.name(), self.options.seed, index);
+    async fn save(
+        &mut self,
+        verdict: Verdict,
+        index: u64,
+        case: Case,
+        scheme: Scheme,
+    ) -> Result<(), FuzzError> {
+        let mut finding = Finding::new(
+            &verdict,
+            case.clone(),
+            self.target.describe(),
+            scheme.name(),
+            self.options.seed,
+            index,
+        );
         let Some(path) = self.store.save_new(&finding)? else {
             return Ok(());
         };
@@ -369,15 +420,19 @@ impl Campaign {
         let (target, session) = (&mut self.target, &self.options.session);
         let signature = verdict.signature.clone();
         let mut last = None;
-        let (small, _) = minimize(case.clone(), self.options.minimize_budget, async |c: &Case| {
-            let again = reproduce(target, c, scheme, session).await;
-            let same = again.as_ref().is_some_and(|v| v.signature == signature);
-            if same {
-                // Every accepted candidate reproduced; the last one is the result.
-                last = again;
-            }
-            same
-        })
+        let (small, _) = minimize(
+            case.clone(),
+            self.options.minimize_budget,
+            async |c: &Case| {
+                let again = reproduce(target, c, scheme, session).await;
+                let same = again.as_ref().is_some_and(|v| v.signature == signature);
+                if same {
+                    // Every accepted candidate reproduced; the last one is the result.
+                    last = again;
+                }
+                same
+            },
+        )
         .await;
         if let Some(last) = last {
             finding.detail = last.detail;
@@ -392,7 +447,11 @@ impl Campaign {
     fn update_summary(&mut self, started: Instant) {
         let s = &mut self.summary;
         s.elapsed_s = started.elapsed().as_secs_f64();
-        s.sessions_per_s = if s.elapsed_s > 0.0 { s.sessions as f64 / s.elapsed_s } else { 0.0 };
+        s.sessions_per_s = if s.elapsed_s > 0.0 {
+            s.sessions as f64 / s.elapsed_s
+        } else {
+            0.0
+        };
         s.findings = self.store.len();
         s.states = self.states.len();
         s.queue = self.queue.values().map(Vec::len).sum();
@@ -430,7 +489,12 @@ pub fn stats_file_name(shard: Shard) -> String {
 
 /// Runs `case` alone against `target`'s current `scheme` endpoint and judges it;
 /// restarts the target when it crashed, so the next run finds it up.
-pub async fn reproduce(target: &mut FuzzTarget, case: &Case, scheme: Scheme, options: &SessionOptions) -> Option<Verdict> {
+pub async fn reproduce(
+    target: &mut FuzzTarget,
+    case: &Case,
+    scheme: Scheme,
+    options: &SessionOptions,
+) -> Option<Verdict> {
     let endpoint = target.endpoint(scheme)?;
     let run = execute(case, &endpoint, options).await;
     let verdict = judge(case, &run, &endpoint, options).await;

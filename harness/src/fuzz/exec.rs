@@ -8,7 +8,9 @@
 use super::case::{fnv1a, Case, Step};
 use crate::checks::context::CheckContext;
 use crate::session::answer::pop3_is_multi_line;
-use crate::session::{read_answer, Answer, Connection, SessionError, SessionOptions, Transcript, Waited, Want};
+use crate::session::{
+    read_answer, Answer, Connection, SessionError, SessionOptions, Transcript, Waited, Want,
+};
 use crate::target::{Endpoint, Protocol, TlsMode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -74,6 +76,10 @@ pub struct Run {
     pub transcript: Transcript,
     /// `pre-tls`, `tls` or `logged-in` at the end (or at the event).
     pub phase: &'static str,
+    /// The command each step ran, by step: its verb, or for a line that answers
+    /// a continuation (a SASL response, a literal) the verb of the command it
+    /// continues. Signatures use it, so one bug has one signature.
+    pub verbs: Vec<String>,
 }
 
 /// Runs `case` against `endpoint`.
@@ -88,14 +94,25 @@ pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions)
         in_data: false,
         sent: Vec::new(),
         unsynced: false,
+        verbs: Vec::new(),
+        continuing: false,
     };
-    let conn = Connection::connect(&endpoint.host, endpoint.port, implicit, options.clone(), transcript).await;
+    let conn = Connection::connect(
+        &endpoint.host,
+        endpoint.port,
+        implicit,
+        options.clone(),
+        transcript,
+    )
+    .await;
     let mut conn = match conn {
         Ok(conn) => conn,
         Err((SessionError::Connect { source, .. }, transcript)) => {
             return exec.finish(Event::Refused(source.to_string()), transcript, implicit)
         }
-        Err((e, transcript)) => return exec.finish(Event::NoGreeting(e.to_string()), transcript, implicit),
+        Err((e, transcript)) => {
+            return exec.finish(Event::NoGreeting(e.to_string()), transcript, implicit)
+        }
     };
     let greeting = match case.protocol {
         Protocol::Smtp => Want::SmtpReply,
@@ -106,7 +123,11 @@ pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions)
         Ok(answer) => exec.state(&conn, "GREETING", &answer),
         Err(e) => {
             let tls = conn.tls().is_some();
-            return exec.finish(Event::NoGreeting(e.to_string()), conn.into_transcript(), tls);
+            return exec.finish(
+                Event::NoGreeting(e.to_string()),
+                conn.into_transcript(),
+                tls,
+            );
         }
     }
     let mut event = Event::Completed;
@@ -126,8 +147,13 @@ struct Exec {
     states: Vec<u64>,
     logged_in: bool,
     in_data: bool,
-    /// Everything sent since the last answer, for resynchronising an IMAP literal.
+    /// Everything sent (IMAP only; bounded by the case's size), to find a pending
+    /// literal the way the server frames it.
     sent: Vec<u8>,
+    /// The command each step ran (see [`Run::verbs`]).
+    verbs: Vec<String>,
+    /// Whether the last answer asked for more (334, `+`).
+    continuing: bool,
     /// Whether a send went out whose answers are not all accounted for, so the
     /// next answer read may belong to it.
     unsynced: bool,
@@ -139,6 +165,7 @@ impl Exec {
             phase: phase(tls, self.logged_in),
             event,
             states: self.states,
+            verbs: self.verbs,
             transcript,
         }
     }
@@ -146,16 +173,34 @@ impl Exec {
     fn state(&mut self, conn: &Connection, verb: &str, answer: &Answer) {
         let phase = phase(conn.tls().is_some(), self.logged_in);
         let data = if self.in_data { "data" } else { "" };
-        let key = format!("{phase}/{data}/{verb}/{}", answer.status.to_ascii_uppercase());
+        let key = format!(
+            "{phase}/{data}/{verb}/{}",
+            answer.status.to_ascii_uppercase()
+        );
         self.states.push(fnv1a(key.as_bytes()));
         self.in_data = answer.status == "354";
+        self.continuing = matches!(answer.status.as_str(), "334" | "+");
         let positive = matches!(answer.status.as_str(), "235" | "OK" | "+OK");
-        if answer.status == "235" || (positive && matches!(verb, "LOGIN" | "AUTHENTICATE" | "PASS" | "AUTH")) {
+        if answer.status == "235"
+            || (positive && matches!(verb, "AUTHENTICATE" | "PASS" | "AUTH"))
+            || (positive && verb == "LOGIN" && self.protocol == Protocol::Imap)
+        {
             self.logged_in = true;
         }
     }
 
-    async fn step(&mut self, conn: &mut Connection, step: &Step, endpoint: &Endpoint, i: usize) -> Result<(), Event> {
+    async fn step(
+        &mut self,
+        conn: &mut Connection,
+        step: &Step,
+        endpoint: &Endpoint,
+        i: usize,
+    ) -> Result<(), Event> {
+        let verb = match step {
+            Step::Send { .. } if self.continuing => self.verbs.last().cloned().unwrap_or_default(),
+            _ => step.verb(self.protocol),
+        };
+        self.verbs.push(verb);
         match step {
             Step::Send { segments, answers } => {
                 for segment in segments {
@@ -199,13 +244,21 @@ impl Exec {
                         let plain = STANDARD.encode(format!("\0{user}\0{password}"));
                         vec![format!("AUTH PLAIN {plain}\r\n")]
                     }
-                    Protocol::Imap => vec![format!("fl LOGIN {} {}\r\n", quoted(user), quoted(password))],
-                    Protocol::Pop3 => vec![format!("USER {user}\r\n"), format!("PASS {password}\r\n")],
+                    Protocol::Imap => vec![format!(
+                        "fl LOGIN {} {}\r\n",
+                        quoted(user),
+                        quoted(password)
+                    )],
+                    Protocol::Pop3 => {
+                        vec![format!("USER {user}\r\n"), format!("PASS {password}\r\n")]
+                    }
                 };
                 for line in lines {
                     self.send(conn, line.as_bytes(), i).await?;
                     let answer = self.answer(conn, line.as_bytes(), i).await?;
-                    if matches!(answer.status.as_str(), "235" | "OK") || line.starts_with("PASS") && answer.status == "+OK" {
+                    if matches!(answer.status.as_str(), "235" | "OK")
+                        || line.starts_with("PASS") && answer.status == "+OK"
+                    {
                         self.logged_in = true;
                     }
                 }
@@ -217,7 +270,8 @@ impl Exec {
     /// Reads and drops answers still owed to earlier sends, so that the next
     /// answer read is the next command's (STARTTLS's go-ahead must not be missed).
     async fn drain(&mut self, conn: &mut Connection) {
-        if !std::mem::take(&mut self.unsynced) {
+        // `unsynced` stays set: what was drained may have held a go-ahead.
+        if !self.unsynced {
             return;
         }
         let wait = (conn.timeout() / 4).min(std::time::Duration::from_millis(100));
@@ -231,20 +285,27 @@ impl Exec {
     async fn upgrade(&mut self, conn: &mut Connection, i: usize) -> Result<(), Event> {
         match conn.start_tls().await.handshake {
             Ok(()) => Ok(()),
-            Err(e) => Err(Event::TlsFailed { step: i, error: e.to_string() }),
+            Err(e) => Err(Event::TlsFailed {
+                step: i,
+                error: e.to_string(),
+            }),
         }
     }
 
     async fn send(&mut self, conn: &mut Connection, bytes: &[u8], i: usize) -> Result<(), Event> {
-        self.sent.extend_from_slice(bytes);
-        if self.sent.len() > 64 * 1024 {
-            self.sent.drain(..self.sent.len() - 64 * 1024);
+        if self.protocol == Protocol::Imap {
+            self.sent.extend_from_slice(bytes);
         }
         conn.send_segment(bytes).await.map_err(|e| event_of(e, i))
     }
 
     /// Reads the answer to `line`; on silence, resynchronises once.
-    async fn answer(&mut self, conn: &mut Connection, line: &[u8], i: usize) -> Result<Answer, Event> {
+    async fn answer(
+        &mut self,
+        conn: &mut Connection,
+        line: &[u8],
+        i: usize,
+    ) -> Result<Answer, Event> {
         let want = match self.protocol {
             Protocol::Smtp => Want::SmtpReply,
             Protocol::Imap => Want::ImapCompletion,
@@ -252,18 +313,25 @@ impl Exec {
                 multi_line: pop3_is_multi_line(&String::from_utf8_lossy(line)),
             },
         };
-        let verb = super::case::verb_of(line, self.protocol);
+        let verb = self.verbs.last().cloned().unwrap_or_default();
         match read_answer(conn, self.protocol, &want).await {
             Ok(answer) => {
-                self.sent.clear();
                 self.state(conn, &verb, &answer);
                 Ok(answer)
             }
             Err(SessionError::Timeout { .. }) => Err(self.resync(conn, i).await),
-            Err(SessionError::Decode(_)) if self.unsynced && tls_record_in_plaintext(conn) => {
-                // We lost count of the answers around a STARTTLS: the server is
-                // speaking TLS and we are not. Our confusion, not its fault.
-                conn.transcript_mut().note("a TLS record in the plaintext stream: lost sync around STARTTLS");
+            Err(SessionError::Decode(_)) if self.unsynced => {
+                // A send went out whose answers could not be counted (a broken line,
+                // a literal), so this may be the middle of another answer, or TLS
+                // after a STARTTLS whose go-ahead went to another step. Our
+                // confusion, not the server's fault: only sessions in step with the
+                // server are judged by the grammar.
+                let why = if tls_record_in_plaintext(conn) {
+                    "a TLS record in the plaintext stream: lost count around STARTTLS"
+                } else {
+                    "unreadable answer after a send whose answers could not be counted; not judged"
+                };
+                conn.transcript_mut().note(why);
                 Err(Event::Completed)
             }
             Err(e) => Err(event_of(e, i)),
@@ -273,7 +341,8 @@ impl Exec {
     /// After a silence: nudges the server out of any state in which silence is
     /// right, and says whether it then spoke. Either way the session ends here.
     async fn resync(&mut self, conn: &mut Connection, i: usize) -> Event {
-        conn.transcript_mut().note("no answer before the deadline; resynchronising");
+        conn.transcript_mut()
+            .note("no answer before the deadline; resynchronising");
         let nudge = resync_bytes(self.protocol, &self.sent);
         if let Err(e) = conn.send_segment(&nudge).await {
             return event_of(e, i);
@@ -297,13 +366,18 @@ fn tls_record_in_plaintext(conn: &Connection) -> bool {
             .iter()
             .rev()
             .find(|e| e.dir == crate::report::model::Dir::Server)
-            .is_some_and(|e| ["\\x15\\x03", "\\x16\\x03"].iter().any(|p| e.data.starts_with(p)))
+            .is_some_and(|e| {
+                ["\\x15\\x03", "\\x16\\x03"]
+                    .iter()
+                    .any(|p| e.data.starts_with(p))
+            })
 }
 
 /// Whether `answer` is the go-ahead for a STARTTLS/STLS in `line`.
 fn is_go_ahead(protocol: Protocol, line: &[u8], answer: &Answer) -> bool {
     let verb = super::case::verb_of(line, protocol);
-    matches!(verb.as_str(), "STARTTLS" | "STLS") && matches!(answer.status.as_str(), "220" | "OK" | "+OK")
+    matches!(verb.as_str(), "STARTTLS" | "STLS")
+        && matches!(answer.status.as_str(), "220" | "OK" | "+OK")
 }
 
 fn phase(tls: bool, logged_in: bool) -> &'static str {
@@ -316,10 +390,15 @@ fn phase(tls: bool, logged_in: bool) -> &'static str {
 
 fn event_of(e: SessionError, step: usize) -> Event {
     match e {
-        SessionError::Decode(e) => Event::Unreadable { step, error: e.to_string() },
+        SessionError::Decode(e) => Event::Unreadable {
+            step,
+            error: e.to_string(),
+        },
         SessionError::Timeout { .. } => Event::Silent { step },
         SessionError::Handshake(error) => Event::TlsFailed { step, error },
-        SessionError::Closed { .. } | SessionError::Io(_) | SessionError::Connect { .. } => Event::Closed { step },
+        SessionError::Closed { .. } | SessionError::Io(_) | SessionError::Connect { .. } => {
+            Event::Closed { step }
+        }
     }
 }
 
@@ -329,8 +408,8 @@ fn quoted(s: &str) -> String {
 }
 
 /// What to send after a silence so that a correct server must answer: SMTP ends
-/// any DATA and asks NOOP; IMAP completes a pending literal (from what was sent
-/// since the last answer) and asks NOOP; POP3 ends any SASL exchange and asks NOOP.
+/// any DATA and asks NOOP; IMAP completes a pending literal (from everything sent,
+/// framed as the server frames it) and asks NOOP; POP3 ends any SASL exchange and asks NOOP.
 pub fn resync_bytes(protocol: Protocol, sent: &[u8]) -> Vec<u8> {
     match protocol {
         Protocol::Smtp => b"\r\n.\r\nNOOP\r\n".to_vec(),
@@ -343,29 +422,36 @@ pub fn resync_bytes(protocol: Protocol, sent: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Bytes still owed to the last IMAP literal announced in `sent` (`{n}` or `{n+}`
-/// at the end of a line).
+/// Bytes still owed to an IMAP literal at the end of `sent`, framing it as the
+/// server does: lines, a `{n}` or `{n+}` at the end of a line announcing n bytes
+/// that are taken whole (line ends included), after which the line goes on.
 fn pending_literal(sent: &[u8]) -> usize {
     let mut owed = 0usize;
-    let mut start = 0;
-    for (i, &b) in sent.iter().enumerate() {
-        if b != b'\n' {
-            continue;
-        }
-        let line = &sent[start..i];
-        start = i + 1;
+    let mut i = 0;
+    while i < sent.len() {
         if owed > 0 {
-            // Inside a literal, line ends are literal bytes.
-            owed = owed.saturating_sub(line.len() + 1);
+            let take = owed.min(sent.len() - i);
+            i += take;
+            owed -= take;
             continue;
         }
+        let Some(lf) = sent[i..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = &sent[i..i + lf];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(open) = line.strip_suffix(b"}").and_then(|l| l.iter().rposition(|&c| c == b'{').map(|p| &l[p + 1..])) {
-            let digits = open.strip_suffix(b"+").unwrap_or(open);
-            owed = std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()).unwrap_or(0);
-        }
+        owed = literal_at_end(line).unwrap_or(0);
+        i += lf + 1;
     }
-    owed.saturating_sub(sent.len() - start)
+    owed
+}
+
+/// The n of a `{n}` or `{n+}` that ends `line`.
+fn literal_at_end(line: &[u8]) -> Option<usize> {
+    let open = line.strip_suffix(b"}")?;
+    let digits = &open[open.iter().rposition(|&c| c == b'{')? + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -379,5 +465,7 @@ mod tests {
         assert_eq!(pending_literal(b"a NOOP\r\n"), 0);
         assert_eq!(pending_literal(b"a X {5}\r\na\r\nb"), 1);
         assert_eq!(pending_literal(b"a X {9}\r\na\r\nb"), 5);
+        // The line goes on after a literal, and may announce another.
+        assert_eq!(pending_literal(b"{2}\r\nab {4}\r\nx"), 3);
     }
 }

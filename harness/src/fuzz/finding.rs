@@ -43,7 +43,14 @@ pub struct Finding {
 
 impl Finding {
     /// A new, not yet minimized finding.
-    pub fn new(verdict: &Verdict, case: Case, target: String, scheme: &str, seed: u64, session: u64) -> Finding {
+    pub fn new(
+        verdict: &Verdict,
+        case: Case,
+        target: String,
+        scheme: &str,
+        seed: u64,
+        session: u64,
+    ) -> Finding {
         Finding {
             schema: SCHEMA.into(),
             signature: verdict.signature.clone(),
@@ -61,7 +68,11 @@ impl Finding {
 
     /// The file name: kind and a hash of the signature.
     pub fn file_name(&self) -> String {
-        format!("{}-{:016x}.json", self.kind.name(), fnv1a(self.signature.as_bytes()))
+        format!(
+            "{}-{:016x}.json",
+            self.kind.name(),
+            fnv1a(self.signature.as_bytes())
+        )
     }
 }
 
@@ -87,13 +98,19 @@ pub enum FindingError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> FindingError + '_ {
-    move |source| FindingError::Io { path: path.to_owned(), source }
+    move |source| FindingError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Reads a finding file.
 pub fn load(path: &Path) -> Result<Finding, FindingError> {
     let text = std::fs::read_to_string(path).map_err(io_error(path))?;
-    serde_json::from_str(&text).map_err(|source| FindingError::Format { path: path.to_owned(), source })
+    serde_json::from_str(&text).map_err(|source| FindingError::Format {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The findings folder of a campaign and the signatures already in it.
@@ -162,7 +179,10 @@ impl Store {
 pub fn write_temp(dir: &Path, value: &impl Serialize) -> Result<PathBuf, FindingError> {
     let unique = format!(".tmp-{}-{:016x}", std::process::id(), rand::random::<u64>());
     let tmp = dir.join(unique);
-    let mut text = serde_json::to_string_pretty(value).map_err(|source| FindingError::Format { path: tmp.clone(), source })?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| FindingError::Format {
+        path: tmp.clone(),
+        source,
+    })?;
     text.push('\n');
     std::fs::write(&tmp, text).map_err(io_error(&tmp))?;
     Ok(tmp)

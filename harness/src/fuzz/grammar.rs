@@ -29,18 +29,38 @@ pub const LONG_LENGTHS: [usize; 8] = [64, 255, 256, 257, 512, 1000, 1025, 3000];
 
 /// Ordinary tokens: names, addresses, numbers, keywords servers special-case.
 const WORDS: [&str; 16] = [
-    "fuzz", "postmaster", "a@b.test", "<>", "0", "1", "4294967296", "-1", "*", "INBOX",
-    "NIL", "=", "%s%n", "..", "\"x\"", "()",
+    "fuzz",
+    "postmaster",
+    "a@b.test",
+    "<>",
+    "0",
+    "1",
+    "4294967296",
+    "-1",
+    "*",
+    "INBOX",
+    "NIL",
+    "=",
+    "%s%n",
+    "..",
+    "\"x\"",
+    "()",
 ];
 
 /// One argument: usually a dictionary word, sometimes something hostile.
 pub fn word(rng: &mut impl Rng) -> Vec<u8> {
     match rng.gen_range(0..10) {
         0 => long_run(rng),
-        1 => [b"x\0y".as_slice(), b"x\ry", b"x\ny", "é\u{202e}".as_bytes(), b"\xff\xfe"]
-            .choose(rng)
-            .map(|b| b.to_vec())
-            .unwrap_or_default(),
+        1 => [
+            b"x\0y".as_slice(),
+            b"x\ry",
+            b"x\ny",
+            "é\u{202e}".as_bytes(),
+            b"\xff\xfe",
+        ]
+        .choose(rng)
+        .map(|b| b.to_vec())
+        .unwrap_or_default(),
         2 => Vec::new(),
         _ => WORDS.choose(rng).unwrap_or(&"x").as_bytes().to_vec(),
     }
@@ -56,7 +76,11 @@ pub fn long_run(rng: &mut impl Rng) -> Vec<u8> {
 /// A SASL PLAIN message `authzid NUL authcid NUL passwd`, base64-encoded, with
 /// each field an ordinary or hostile [`word`] (the authzid empty half the time).
 pub fn sasl_plain(rng: &mut impl Rng) -> String {
-    let authzid = if rng.gen_bool(0.5) { Vec::new() } else { word(rng) };
+    let authzid = if rng.gen_bool(0.5) {
+        Vec::new()
+    } else {
+        word(rng)
+    };
     let mut message = authzid;
     message.push(0);
     message.extend(word(rng));
@@ -161,7 +185,12 @@ impl Generator {
         let w = word(rng);
         match rng.gen_range(0..11) {
             0 => self.cmd(["EHLO", "HELO"].choose(rng).unwrap_or(&"EHLO"), &[&w]),
-            1 => self.cmd(["NOOP", "RSET", "HELP", "VRFY"].choose(rng).unwrap_or(&"NOOP"), &[&w]),
+            1 => self.cmd(
+                ["NOOP", "RSET", "HELP", "VRFY"]
+                    .choose(rng)
+                    .unwrap_or(&"NOOP"),
+                &[&w],
+            ),
             2 => self.cmd("MAIL", &[&[b"FROM:<".as_slice(), &w, b">"].concat()]),
             3 => self.cmd("RCPT", &[&[b"TO:<".as_slice(), &w, b">"].concat()]),
             4 | 5 if phase != Phase::PreTls || rng.gen_bool(0.2) => {
@@ -186,20 +215,35 @@ impl Generator {
                 body.extend_from_slice(b"\r\n.\r\n");
                 self.send(body);
             }
-            _ => self.cmd(["XFUZZ", "BDAT", "ETRN", "STARTTLS"].choose(rng).unwrap_or(&"X"), &[&w]),
+            _ => self.cmd(
+                ["XFUZZ", "BDAT", "ETRN", "STARTTLS"]
+                    .choose(rng)
+                    .unwrap_or(&"X"),
+                &[&w],
+            ),
         }
     }
 
     fn imap(&mut self, phase: Phase, rng: &mut impl Rng) {
         let w = word(rng);
         match rng.gen_range(0..10) {
-            0 => self.cmd(["NOOP", "CAPABILITY", "ID", "ENABLE"].choose(rng).unwrap_or(&"NOOP"), &[&w]),
+            0 => self.cmd(
+                ["NOOP", "CAPABILITY", "ID", "ENABLE"]
+                    .choose(rng)
+                    .unwrap_or(&"NOOP"),
+                &[&w],
+            ),
             1 => self.cmd("LOGIN", &[&w, &word(rng)]),
             2 | 3 => {
                 self.cmd("AUTHENTICATE", &[b"PLAIN"]);
                 self.send(line(&[sasl_plain(rng).as_bytes()]));
             }
-            4 => self.cmd(["SELECT", "EXAMINE", "STATUS", "DELETE"].choose(rng).unwrap_or(&"SELECT"), &[b"INBOX", &w]),
+            4 => self.cmd(
+                ["SELECT", "EXAMINE", "STATUS", "DELETE"]
+                    .choose(rng)
+                    .unwrap_or(&"SELECT"),
+                &[b"INBOX", &w],
+            ),
             5 => self.cmd("LIST", &[b"\"\"", &w]),
             6 | 7 if phase == Phase::LoggedIn || rng.gen_bool(0.3) => {
                 // APPEND with a synchronizing literal: the server answers `+` first.
@@ -210,16 +254,34 @@ impl Generator {
                 message.extend_from_slice(b"\r\n");
                 self.send(message);
             }
-            8 => self.cmd(["FETCH", "SEARCH", "STORE"].choose(rng).unwrap_or(&"FETCH"), &[b"1", &w]),
-            _ => self.cmd(["XFUZZ", "STARTTLS", "UNSELECT"].choose(rng).unwrap_or(&"X"), &[&w]),
+            8 => self.cmd(
+                ["FETCH", "SEARCH", "STORE"].choose(rng).unwrap_or(&"FETCH"),
+                &[b"1", &w],
+            ),
+            _ => self.cmd(
+                ["XFUZZ", "STARTTLS", "UNSELECT"]
+                    .choose(rng)
+                    .unwrap_or(&"X"),
+                &[&w],
+            ),
         }
     }
 
     fn pop3(&mut self, rng: &mut impl Rng) {
         let w = word(rng);
         match rng.gen_range(0..8) {
-            0 => self.cmd(["STAT", "LIST", "UIDL", "NOOP", "RSET", "CAPA"].choose(rng).unwrap_or(&"STAT"), &[]),
-            1 => self.cmd(["RETR", "DELE", "LIST", "UIDL"].choose(rng).unwrap_or(&"RETR"), &[&w]),
+            0 => self.cmd(
+                ["STAT", "LIST", "UIDL", "NOOP", "RSET", "CAPA"]
+                    .choose(rng)
+                    .unwrap_or(&"STAT"),
+                &[],
+            ),
+            1 => self.cmd(
+                ["RETR", "DELE", "LIST", "UIDL"]
+                    .choose(rng)
+                    .unwrap_or(&"RETR"),
+                &[&w],
+            ),
             2 => self.cmd("TOP", &[&w, b"0"]),
             3 => {
                 self.cmd("USER", &[&w]);

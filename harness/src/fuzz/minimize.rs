@@ -10,12 +10,18 @@ use base64::Engine;
 
 /// Shrinks `case` while `reproduces` holds, trying at most `budget` candidates.
 /// Returns the smallest case found and the number of candidates tried.
-pub async fn minimize(case: Case, budget: usize, mut reproduces: impl AsyncFnMut(&Case) -> bool) -> (Case, usize) {
+pub async fn minimize(
+    case: Case,
+    budget: usize,
+    mut reproduces: impl AsyncFnMut(&Case) -> bool,
+) -> (Case, usize) {
     let mut tried = 0;
     let protocol = case.protocol;
-    let steps = ddmin(case.steps, &mut tried, budget, &mut reproduces, |steps| Case {
-        protocol,
-        steps: steps.to_vec(),
+    let steps = ddmin(case.steps, &mut tried, budget, &mut reproduces, |steps| {
+        Case {
+            protocol,
+            steps: steps.to_vec(),
+        }
     })
     .await;
     let mut case = Case { protocol, steps };
@@ -28,7 +34,10 @@ pub async fn minimize(case: Case, budget: usize, mut reproduces: impl AsyncFnMut
         let answers_of = |words: &[Vec<u8>]| -> Step {
             let mut line = words.join(&b' ');
             line.extend_from_slice(ending);
-            Step::Send { segments: vec![Bytes(line)], answers }
+            Step::Send {
+                segments: vec![Bytes(line)],
+                answers,
+            }
         };
         // One segment, if the boundaries do not matter.
         let words: Vec<Vec<u8>> = content.split(|&b| b == b' ').map(<[u8]>::to_vec).collect();
@@ -52,7 +61,10 @@ pub async fn minimize(case: Case, budget: usize, mut reproduces: impl AsyncFnMut
         .await;
         case.steps[i] = answers_of(&words);
         for w in 0..words.len() {
-            let Some(decoded) = (words[w].len() >= 8).then(|| STANDARD.decode(&words[w]).ok()).flatten() else {
+            let Some(decoded) = (words[w].len() >= 8)
+                .then(|| STANDARD.decode(&words[w]).ok())
+                .flatten()
+            else {
                 continue;
             };
             let base = case.clone();

@@ -56,7 +56,8 @@ fn mutate_once(case: &mut Case, other: Option<&Case>, rng: &mut impl Rng) {
                 let cut = rng.gen_range(0..=n);
                 let from = rng.gen_range(0..=other.steps.len());
                 case.steps.truncate(cut);
-                case.steps.extend_from_slice(other.steps.get(from..).unwrap_or(&[]));
+                case.steps
+                    .extend_from_slice(other.steps.get(from..).unwrap_or(&[]));
             }
         }
         5 if n > 1 => pipeline(case, rng.gen_range(0..n - 1)),
@@ -107,10 +108,17 @@ fn mutate_send(step: &Step, rng: &mut impl Rng) -> Step {
             None => words[pick] = long_run(rng),
         },
         4 => {
-            ending = [b"\n".as_slice(), b"\r", b"", b"\r\r\n", b"\r\0\n", b"\n\r\n"]
-                .choose(rng)
-                .unwrap_or(&b"\n".as_slice())
-                .to_vec();
+            ending = [
+                b"\n".as_slice(),
+                b"\r",
+                b"",
+                b"\r\r\n",
+                b"\r\0\n",
+                b"\n\r\n",
+            ]
+            .choose(rng)
+            .unwrap_or(&b"\n".as_slice())
+            .to_vec();
             answers = 0;
         }
         5 => {
@@ -183,7 +191,11 @@ fn stretch(word: &[u8], rng: &mut impl Rng) -> Vec<u8> {
         return long_run(rng);
     }
     let len = *grammar::LONG_LENGTHS.choose(rng).unwrap_or(&256);
-    word.iter().copied().cycle().take(len.max(word.len())).collect()
+    word.iter()
+        .copied()
+        .cycle()
+        .take(len.max(word.len()))
+        .collect()
 }
 
 /// For a word that is base64 (a SASL response), the decoded payload changed — a

@@ -70,10 +70,19 @@ pub trait Monitor: Send {
 /// Connects anew and waits for the greeting.
 pub async fn probe(endpoint: &Endpoint, options: &SessionOptions) -> Liveness {
     let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
-    let conn = Connection::connect(&endpoint.host, endpoint.port, implicit, options.clone(), Transcript::new()).await;
+    let conn = Connection::connect(
+        &endpoint.host,
+        endpoint.port,
+        implicit,
+        options.clone(),
+        Transcript::new(),
+    )
+    .await;
     let mut conn = match conn {
         Ok(conn) => conn,
-        Err((SessionError::Connect { source, .. }, _)) => return Liveness::Refused(source.to_string()),
+        Err((SessionError::Connect { source, .. }, _)) => {
+            return Liveness::Refused(source.to_string())
+        }
         Err((e, _)) => return Liveness::NoGreeting(e.to_string()),
     };
     let protocol = endpoint.scheme.protocol();
@@ -90,16 +99,33 @@ pub async fn probe(endpoint: &Endpoint, options: &SessionOptions) -> Liveness {
 
 /// Judges one run: grammar violations at once; silence, closes, failed handshakes
 /// and missing greetings by probing the server with a new connection.
-pub async fn judge(case: &Case, run: &Run, endpoint: &Endpoint, options: &SessionOptions) -> Option<Verdict> {
+pub async fn judge(
+    case: &Case,
+    run: &Run,
+    endpoint: &Endpoint,
+    options: &SessionOptions,
+) -> Option<Verdict> {
     let signature = |kind: Kind| {
         let verb = run
             .event
             .step()
-            .and_then(|i| case.steps.get(i))
-            .map_or_else(|| "CONNECT".to_string(), |s| s.verb(case.protocol));
-        format!("{}:{}:{}:{}", kind.name(), case.protocol.name(), run.phase, verb)
+            .and_then(|i| run.verbs.get(i))
+            .map_or("CONNECT", String::as_str);
+        format!(
+            "{}:{}:{}:{}",
+            kind.name(),
+            case.protocol.name(),
+            run.phase,
+            verb
+        )
     };
-    let verdict = |kind: Kind, detail: String| Some(Verdict { kind, signature: signature(kind), detail });
+    let verdict = |kind: Kind, detail: String| {
+        Some(Verdict {
+            kind,
+            signature: signature(kind),
+            detail,
+        })
+    };
     match &run.event {
         Event::Completed => None,
         Event::Unreadable { step, error } => {
@@ -131,10 +157,14 @@ fn describe(event: &Event) -> String {
     match event {
         Event::Silent { step } => format!("the server went silent at step {}", step + 1),
         Event::Closed { step } => format!("the server dropped the connection at step {}", step + 1),
-        Event::TlsFailed { step, error } => format!("the TLS handshake at step {} failed ({error})", step + 1),
+        Event::TlsFailed { step, error } => {
+            format!("the TLS handshake at step {} failed ({error})", step + 1)
+        }
         Event::NoGreeting(why) => format!("the session was not greeted ({why})"),
         Event::Refused(why) => format!("the connection was refused ({why})"),
         Event::Completed => "the session completed".into(),
-        Event::Unreadable { step, error } => format!("unreadable answer at step {}: {error}", step + 1),
+        Event::Unreadable { step, error } => {
+            format!("unreadable answer at step {}: {error}", step + 1)
+        }
     }
 }

@@ -37,7 +37,11 @@ pub struct Replay {
 }
 
 /// Replays `finding` on `target` (default: the one recorded in it).
-pub async fn replay(finding: &Finding, target: Option<&str>, options: &SessionOptions) -> Result<Replay, ReplayError> {
+pub async fn replay(
+    finding: &Finding,
+    target: Option<&str>,
+    options: &SessionOptions,
+) -> Result<Replay, ReplayError> {
     let spec_text = target.unwrap_or(&finding.target);
     let spec = TargetSpec::parse(spec_text)?;
     let target = FuzzTarget::start(&spec, spec_text).await?;
@@ -57,9 +61,16 @@ pub async fn replay(finding: &Finding, target: Option<&str>, options: &SessionOp
     let run = execute(&finding.case, &endpoint, options).await;
     let verdict = judge(&finding.case, &run, &endpoint, options).await;
     target.shutdown().await;
-    let reproduced = verdict.as_ref().is_some_and(|v| v.signature == finding.signature);
+    let reproduced = verdict
+        .as_ref()
+        .is_some_and(|v| v.signature == finding.signature);
     let mut text = String::new();
-    let _ = writeln!(text, "finding: {} ({})", finding.signature, finding.kind.name());
+    let _ = writeln!(
+        text,
+        "finding: {} ({})",
+        finding.signature,
+        finding.kind.name()
+    );
     let _ = writeln!(text, "found: {}", finding.detail);
     let _ = writeln!(
         text,
@@ -74,8 +85,16 @@ pub async fn replay(finding: &Finding, target: Option<&str>, options: &SessionOp
     let _ = writeln!(text);
     let _ = match (&verdict, reproduced) {
         (Some(v), true) => writeln!(text, "reproduced: {} — {}", v.kind.name(), v.detail),
-        (Some(v), false) => writeln!(text, "not reproduced; instead {}: {}", v.signature, v.detail),
+        (Some(v), false) => writeln!(
+            text,
+            "not reproduced; instead {}: {}",
+            v.signature, v.detail
+        ),
         (None, _) => writeln!(text, "not reproduced: the server behaved"),
     };
-    Ok(Replay { verdict, reproduced, text })
+    Ok(Replay {
+        verdict,
+        reproduced,
+        text,
+    })
 }

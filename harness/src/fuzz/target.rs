@@ -15,7 +15,9 @@ use std::time::Duration;
 pub enum FuzzTargetError {
     /// Not a loopback address: the fuzzer sends hostile input, so it only goes where
     /// it cannot hurt anyone else.
-    #[error("`{0}` is not a loopback address; the fuzzer only targets 127.0.0.0/8, ::1 or localhost")]
+    #[error(
+        "`{0}` is not a loopback address; the fuzzer only targets 127.0.0.0/8, ::1 or localhost"
+    )]
     NotLoopback(String),
     /// A target kind the fuzzer cannot drive.
     #[error("`{0}`: the fuzzer takes one endpoint URL or `embedded[:flaws=...]`")]
@@ -71,7 +73,10 @@ impl FuzzTarget {
     /// IMAP and POP3, all with STARTTLS, and with the test user's credentials).
     pub fn endpoints(&self) -> Vec<Endpoint> {
         match self {
-            FuzzTarget::Embedded { server, .. } => server.as_ref().map(|s| s.endpoints.clone()).unwrap_or_default(),
+            FuzzTarget::Embedded { server, .. } => server
+                .as_ref()
+                .map(|s| s.endpoints.clone())
+                .unwrap_or_default(),
             FuzzTarget::External { endpoint } => vec![endpoint.clone()],
         }
     }
@@ -101,9 +106,17 @@ impl FuzzTarget {
 
     /// Brings the target back after a crash: a fresh embedded server, or waiting up
     /// to `patience` for an external one to greet again (its supervisor restarts it).
-    pub async fn restart(&mut self, options: &SessionOptions, patience: Duration) -> Result<(), FuzzTargetError> {
+    pub async fn restart(
+        &mut self,
+        options: &SessionOptions,
+        patience: Duration,
+    ) -> Result<(), FuzzTargetError> {
         match self {
-            FuzzTarget::Embedded { flaws, server, restarts } => {
+            FuzzTarget::Embedded {
+                flaws,
+                server,
+                restarts,
+            } => {
                 if let Some(old) = server.take() {
                     old.shutdown().await;
                 }
@@ -126,7 +139,11 @@ impl FuzzTarget {
 
     /// Stops what the campaign started.
     pub async fn shutdown(self) {
-        if let FuzzTarget::Embedded { server: Some(server), .. } = self {
+        if let FuzzTarget::Embedded {
+            server: Some(server),
+            ..
+        } = self
+        {
             server.shutdown().await;
         }
     }
@@ -135,7 +152,8 @@ impl FuzzTarget {
 /// Whether `host` is a loopback address or `localhost`.
 pub fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -146,6 +164,8 @@ mod tests {
     fn only_loopback() {
         assert!(is_loopback("127.0.0.1") && is_loopback("127.9.9.9") && is_loopback("[::1]"));
         assert!(is_loopback("localhost"));
-        assert!(!is_loopback("10.0.0.1") && !is_loopback("mail.example.org") && !is_loopback("::2"));
+        assert!(
+            !is_loopback("10.0.0.1") && !is_loopback("mail.example.org") && !is_loopback("::2")
+        );
     }
 }
