@@ -82,7 +82,7 @@ fn finds_minimizes_and_replays_the_planted_post_starttls_crash() {
     let text = String::from_utf8(replay.stdout).unwrap();
     insta::with_settings!({filters => vec![
         (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
-        (r"AUTH PLAIN [A-Za-z0-9+/=]+", "AUTH PLAIN <authzid of 256 bytes or more, base64>"),
+        (r"AUTH PLAIN [A-Za-z0-9+/=]{20,}", "AUTH PLAIN <authzid of 256 bytes or more, base64>"),
         (r"at step \d+", "at step N"),
     ]}, {
         insta::assert_snapshot!("replay_post_starttls_crash", text);
