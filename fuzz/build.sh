@@ -17,4 +17,8 @@ grep -v '^#' targets.txt | while read -r target dict; do
     if [ -d "corpus/$target" ]; then
         (cd "corpus/$target" && zip -q -j -r "$OUT/${target}_seed_corpus.zip" .)
     fi
+    if [ "$target" = scenario_parse ]; then
+        # The scenario parser's seeds are the built-in scripts themselves.
+        zip -q -j "$OUT/${target}_seed_corpus.zip" ../scenarios/*/*.mts
+    fi
 done

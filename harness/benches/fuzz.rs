@@ -6,7 +6,7 @@
 //! - the campaign's own mix (generated and mutated sessions over SMTP, IMAP and
 //!   POP3, about 85% of them with STARTTLS), oracles and queue included.
 //!
-//! Each at 16 sessions in flight, which is the campaign's default. A benchmark,
+//! The fixed sessions at 16 in flight, the campaign at its default (64). A benchmark,
 //! not a timed test: it asserts only that the clean server yields no findings.
 
 use mailtls::fuzz::campaign::{Campaign, CampaignOptions};

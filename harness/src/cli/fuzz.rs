@@ -40,8 +40,9 @@ pub struct FuzzArgs {
     /// Run shard K of N cooperating processes (they split the sessions by number).
     #[arg(long, value_name = "K/N", default_value = "1/1")]
     pub shard: Shard,
-    /// Sessions in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 16)]
+    /// Sessions in flight at once (sessions waiting out a deadline hold a slot
+    /// but no CPU, so this is well above the core count).
+    #[arg(long, value_name = "N", default_value_t = 64)]
     pub jobs: usize,
     /// How long the server may stay silent before a session counts as hung (ms);
     /// also the deadline for connecting and handshakes.

@@ -100,7 +100,7 @@ impl Default for CampaignOptions {
             seed: 0,
             corpus: PathBuf::from("fuzz-corpus"),
             shard: Shard::default(),
-            jobs: 16,
+            jobs: 64,
             session: SessionOptions {
                 timeout: Duration::from_millis(1000),
                 ..SessionOptions::default()
@@ -512,4 +512,21 @@ pub fn status_line_wanted() -> bool {
 /// The corpus folder's findings, for listing.
 pub fn findings_dir(corpus: &Path) -> PathBuf {
     corpus.join("findings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, count: 4 }));
+        assert!("0/4".parse::<Shard>().is_err() && "5/4".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err() && "1/0".parse::<Shard>().is_err());
+        assert_eq!(stats_file_name(Shard::default()), "stats.json");
+        assert_eq!(
+            stats_file_name(Shard { index: 2, count: 4 }),
+            "stats-2-of-4.json"
+        );
+    }
 }

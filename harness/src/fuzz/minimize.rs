@@ -5,6 +5,7 @@
 //! dropped. Every candidate is run against the target; a budget bounds the runs.
 
 use super::case::{Bytes, Case, Step};
+use super::mutate::split_ending;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -116,17 +117,6 @@ async fn ddmin<T: Clone>(
         }
     }
     items
-}
-
-fn split_ending(bytes: &[u8]) -> (&[u8], &[u8]) {
-    let cut = if bytes.ends_with(b"\r\n") {
-        bytes.len() - 2
-    } else if bytes.ends_with(b"\n") {
-        bytes.len() - 1
-    } else {
-        bytes.len()
-    };
-    bytes.split_at(cut)
 }
 
 #[cfg(test)]

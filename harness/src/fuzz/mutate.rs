@@ -174,7 +174,7 @@ fn mutate_send(step: &Step, rng: &mut impl Rng) -> Step {
 }
 
 /// `bytes` without its line ending, and the ending (CRLF, LF, or nothing).
-fn split_ending(bytes: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn split_ending(bytes: &[u8]) -> (&[u8], &[u8]) {
     let cut = if bytes.ends_with(b"\r\n") {
         bytes.len() - 2
     } else if bytes.ends_with(b"\n") {
