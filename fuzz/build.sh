@@ -19,6 +19,11 @@ grep -v '^#' targets.txt | while read -r target dict; do
     fi
     if [ "$target" = scenario_parse ]; then
         # The scenario parser's seeds are the built-in scripts themselves.
-        zip -q -j "$OUT/${target}_seed_corpus.zip" ../scenarios/*/*.mts
+        stage="$(mktemp -d)"
+        for f in ../scenarios/*/*.mts; do
+            cp "$f" "$stage/$(basename "$(dirname "$f")")-$(basename "$f")"
+        done
+        (cd "$stage" && zip -q -j -r "$OUT/${target}_seed_corpus.zip" .)
+        rm -rf "$stage"
     fi
 done

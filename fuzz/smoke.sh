@@ -17,7 +17,11 @@ while read -r target dict known; do
     mkdir -p "$work/$target"
     cp -r "corpus/$target/." "$work/$target/" 2>/dev/null || true
     # The scenario parser's seeds are the built-in scripts themselves.
-    [ "$target" = scenario_parse ] && cp ../scenarios/*/*.mts "$work/$target/"
+    if [ "$target" = scenario_parse ]; then
+        for f in ../scenarios/*/*.mts; do
+            cp "$f" "$work/$target/$(basename "$(dirname "$f")")-$(basename "$f")"
+        done
+    fi
     if cargo fuzz run -O --debug-assertions "$target" "$work/$target" -- \
         -runs="$RUNS" -seed="${SEED:-1}" -dict="dict/$dict.dict" -max_len=4096 \
         -print_final_stats=1 >"$work/$target.log" 2>&1; then
