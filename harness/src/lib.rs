@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod containers;
 pub mod events;
+pub mod fuzz;
 pub mod mitm;
 pub mod report;
 pub mod runner;

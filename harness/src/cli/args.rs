@@ -1,4 +1,5 @@
 //! The command line: `mailtls run`, `list`, `serve`, `diff`, `client-test`, `mitm`.
+//! The command line: `mailtls run`, `list`, `serve`, `diff`, `fuzz`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
@@ -43,6 +44,12 @@ pub enum Command {
     Mitm(super::mitm::MitmArgs),
     /// Build the real servers' images offline (mmdebstrap + docker import), or list them.
     Containers(super::containers::ContainersArgs),
+    /// Fuzz a server's command parsers with whole sessions (before TLS, inside TLS
+    /// after STARTTLS, logged in), or replay a saved finding (`fuzz replay FILE`).
+    ///
+    /// Exit codes: 0 no new finding (replay: not reproduced); 1 new findings saved
+    /// (replay: reproduced); 2 usage error; 3 target could not be started or reached.
+    Fuzz(Box<super::fuzz::FuzzArgs>),
 }
 
 /// `mailtls run`.

@@ -86,9 +86,30 @@ pub enum CliError {
         /// What went wrong.
         source: Box<crate::containers::BuildError>,
     },
+    /// A fuzz campaign could not start or go on.
+    #[error(transparent)]
+    Fuzz(#[from] crate::fuzz::campaign::FuzzError),
+    /// A finding could not be replayed.
+    #[error(transparent)]
+    Replay(#[from] crate::fuzz::replay::ReplayError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+fn fuzz_exit_code(e: &crate::fuzz::campaign::FuzzError) -> u8 {
+    match e {
+        crate::fuzz::campaign::FuzzError::Target(e) => target_exit_code(e),
+        crate::fuzz::campaign::FuzzError::Finding(_) => USAGE,
+    }
+}
+
+fn target_exit_code(e: &crate::fuzz::target::FuzzTargetError) -> u8 {
+    use crate::fuzz::target::FuzzTargetError;
+    match e {
+        FuzzTargetError::NotLoopback(_) | FuzzTargetError::Unsupported(_) => USAGE,
+        FuzzTargetError::Server(_) | FuzzTargetError::Gone(..) => UNREACHABLE,
+    }
 }
 
 impl CliError {
@@ -107,6 +128,9 @@ impl CliError {
             | CliError::Mitm(_)
             | CliError::Containers(_)
             | CliError::Build { .. } => UNREACHABLE,
+            CliError::Fuzz(e) => fuzz_exit_code(e),
+            CliError::Replay(crate::fuzz::replay::ReplayError::Target(e)) => target_exit_code(e),
+            CliError::Replay(_) => USAGE,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod client_test;
 pub mod containers;
 pub mod diff;
 pub mod exit;
+pub mod fuzz;
 pub mod gate;
 pub mod list;
 pub mod mitm;
@@ -49,6 +50,7 @@ pub fn main() -> ExitCode {
             Command::ClientTest(args) => client_test::client_test(args).await,
             Command::Mitm(args) => mitm::mitm(args).await,
             Command::Containers(args) => containers::containers(args).await,
+            Command::Fuzz(args) => fuzz::fuzz(*args).await,
         }
     });
     match result {

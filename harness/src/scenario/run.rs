@@ -12,6 +12,7 @@ use crate::target::{Protocol, TlsMode};
 use crate::wire::Capabilities;
 use regex::Regex;
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// Runs the scenario; the transcript holds every byte of the session.
 pub async fn run(
@@ -44,6 +45,12 @@ pub async fn run(
         Ok(()) => Verdict::passed(&scenario.meta),
         Err(verdict) => verdict,
     };
+    if verdict.outcome == Outcome::Fail {
+        // The evidence of a failure includes what the server still had to say
+        // (the answer to a command already sent, its goodbye): without this the
+        // transcript would depend on how the replies happened to be split.
+        interpreter.settle().await;
+    }
     let mut transcript = interpreter.conn.into_transcript();
     transcript.note(format!("verdict: {} — {}", verdict.outcome, verdict.detail));
     (verdict, transcript)
@@ -61,7 +68,24 @@ struct Interpreter<'a> {
     pending: VecDeque<String>,
 }
 
+/// How long the server may stay quiet before a failed session's transcript is closed.
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
+
+/// At most this many further reads when closing a failed session's transcript.
+const SETTLE_READS: usize = 8;
+
 impl Interpreter<'_> {
+    /// Reads (into the transcript) whatever the server still sends, until it goes
+    /// quiet, closes, or a few reads have passed.
+    async fn settle(&mut self) {
+        for _ in 0..SETTLE_READS {
+            match self.conn.wait_for_bytes(SETTLE_QUIET).await {
+                Ok(Waited::Spoke(_)) => {}
+                Ok(Waited::Quiet | Waited::Closed) | Err(_) => break,
+            }
+        }
+    }
+
     async fn steps(&mut self) -> Result<(), Verdict> {
         for step in &self.scenario.steps {
             match &step.action {

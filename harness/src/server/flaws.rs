@@ -8,6 +8,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The authorization identity buffer `post-starttls-crash` overflows.
+const MAX_AUTHZID: usize = 255;
+
 /// One way a mail server can get STARTTLS wrong; the harness switches exactly
 /// one on to prove that a check notices it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,11 +47,15 @@ pub enum Flaw {
     WeakKeyCert,
     /// Speaks TLS 1.2 only, no TLS 1.3.
     Tls12Only,
+    /// The whole server dies (stops accepting, drops every session) on an
+    /// SMTP AUTH PLAIN inside TLS whose authorization identity overflows a
+    /// 255-byte buffer: a crash reachable only after STARTTLS, for the fuzzer.
+    PostStarttlsCrash,
 }
 
 impl Flaw {
     /// Every flaw, in the order used for listing and for `Flaws` display.
-    pub const ALL: [Flaw; 15] = [
+    pub const ALL: [Flaw; 16] = [
         Flaw::NoStarttls,
         Flaw::StarttlsInjection,
         Flaw::PlaintextAuth,
@@ -64,6 +71,7 @@ impl Flaw {
         Flaw::SelfSignedCert,
         Flaw::WeakKeyCert,
         Flaw::Tls12Only,
+        Flaw::PostStarttlsCrash,
     ];
 
     /// The kebab-case name used on the command line.
@@ -84,6 +92,7 @@ impl Flaw {
             Flaw::SelfSignedCert => "self-signed-cert",
             Flaw::WeakKeyCert => "weak-key-cert",
             Flaw::Tls12Only => "tls12-only",
+            Flaw::PostStarttlsCrash => "post-starttls-crash",
         }
     }
 
@@ -121,6 +130,9 @@ impl Flaw {
             Flaw::SelfSignedCert => "serves a self-signed certificate instead of one from its test CA",
             Flaw::WeakKeyCert => "sends an RSA-1024 certificate in its chain",
             Flaw::Tls12Only => "speaks TLS 1.2 only (no TLS 1.3)",
+            Flaw::PostStarttlsCrash => {
+                "the whole server crashes on SMTP AUTH PLAIN inside TLS with an authzid over 255 bytes"
+            }
         }
     }
 
@@ -249,6 +261,13 @@ impl Flaws {
     /// RFC 8314 §3 wants TLS first.
     pub(crate) fn submission_mail_before_tls(self) -> bool {
         self.contains(Flaw::NoTlsRequired)
+    }
+
+    /// Whether an AUTH PLAIN authorization identity of `len` bytes, in a session
+    /// whose TLS state is `tls`, overflows the (planted) fixed-size buffer and
+    /// brings the whole server down. Never before TLS, whatever else is on.
+    pub(crate) fn authzid_crashes(self, tls: bool, len: usize) -> bool {
+        tls && self.contains(Flaw::PostStarttlsCrash) && len > MAX_AUTHZID
     }
 
     /// Whether SMTP forgets everything learnt before STARTTLS (RFC 3207 §4.2),

@@ -203,9 +203,17 @@ pub(crate) struct Shared {
     /// The body of the last message accepted over SMTP, dot-unstuffed; the
     /// server delivers nowhere, but tests need to see what it received.
     pub(crate) last_message: Mutex<Option<Vec<u8>>>,
+    /// The listeners' stop signal, for a planted flaw that takes the whole server down.
+    stop: watch::Sender<bool>,
 }
 
 impl Shared {
+    /// Brings the whole server down as a crashed process would go: every listener
+    /// closes (new connections are refused) and every session is dropped.
+    pub(crate) fn crash(&self) {
+        let _ = self.stop.send(true);
+    }
+
     fn conn(&self, io: Box<dyn conn::Io>, tls: bool) -> Conn {
         Conn::new(io, tls, self.acceptor.clone(), self.idle)
     }
@@ -238,6 +246,7 @@ impl RunningServer {
     ) -> Result<RunningServer, ServerError> {
         let (identity, trust_anchor) = identity::issue(&config.hostname, config.flaws)?;
         let tls = identity::server_config(&identity, config.flaws)?;
+        let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             flaws: config.flaws,
             hostname: config.hostname,
@@ -246,6 +255,7 @@ impl RunningServer {
             acceptor: TlsAcceptor::from(tls),
             idle,
             last_message: Mutex::new(None),
+            stop: stop.clone(),
         });
 
         // Bind everything before spawning anything, so a failed bind leaves
@@ -264,7 +274,6 @@ impl RunningServer {
             bound.push((listener, spec));
         }
 
-        let (stop, _) = watch::channel(false);
         let tasks = bound
             .into_iter()
             .map(|(listener, spec)| {

@@ -411,6 +411,12 @@ impl Session {
         let verdict = match mechanism.to_ascii_uppercase().as_str() {
             "PLAIN" => match self.sasl_step(initial, "").await? {
                 Response::Data(message) => {
+                    let authzid = message.split(|b| *b == 0).next().unwrap_or_default();
+                    if (self.shared.flaws).authzid_crashes(self.conn.is_tls(), authzid.len()) {
+                        // The planted crash: no reply, the process is gone.
+                        self.shared.crash();
+                        return std::future::pending().await;
+                    }
                     sasl::check_plain(&message, &self.shared.user, &self.shared.password)
                 }
                 other => return self.sasl_failure(other).await,

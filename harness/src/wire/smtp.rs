@@ -534,6 +534,13 @@ fn parse_path(
         if path.is_empty() {
             return Err((path_at, "missing path".into()));
         }
+        // Found by fuzz/ (smtp_command): `<x>>` would not encode back to this path.
+        if path.contains(['<', '>']) {
+            return Err((
+                path_at,
+                "a path without angle brackets holds '<' or '>'".into(),
+            ));
+        }
         (path, after_sp.get(end..).unwrap_or(""))
     };
     let params = remainder

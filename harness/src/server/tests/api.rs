@@ -26,7 +26,8 @@ fn flaw_names_round_trip() {
             "wrong-host-cert",
             "self-signed-cert",
             "weak-key-cert",
-            "tls12-only"
+            "tls12-only",
+            "post-starttls-crash"
         ]
     );
     for flaw in Flaw::ALL {

@@ -1,0 +1,111 @@
+//! Benchmark of the network fuzzer against the reference server on loopback:
+//! `cargo bench --bench fuzz`. Prints sessions per second for
+//!
+//! - plaintext sessions (greeting, EHLO, NOOP, MAIL, RSET, QUIT — no TLS),
+//! - TLS sessions (greeting, EHLO, STARTTLS + handshake, EHLO, AUTH, QUIT),
+//! - the campaign's own mix (generated and mutated sessions over SMTP, IMAP and
+//!   POP3, about 85% of them with STARTTLS), oracles and queue included.
+//!
+//! The fixed sessions at 16 in flight, the campaign at its default (64). A benchmark,
+//! not a timed test: it asserts only that the clean server yields no findings.
+
+use mailtls::fuzz::campaign::{Campaign, CampaignOptions};
+use mailtls::fuzz::exec::{execute, Event};
+use mailtls::fuzz::{Case, FuzzTarget, Step};
+use mailtls::server::Flaws;
+use mailtls::session::SessionOptions;
+use mailtls::target::{Endpoint, Protocol, TargetSpec};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const JOBS: usize = 16;
+
+async fn rate(name: &str, case: Case, endpoint: &Endpoint, sessions: usize) {
+    let options = SessionOptions {
+        timeout: Duration::from_secs(2),
+        ..SessionOptions::default()
+    };
+    let case = Arc::new(case);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut done = 0;
+    let mut issued = 0;
+    while done < sessions {
+        while issued < sessions && tasks.len() < JOBS {
+            let (case, endpoint, options) = (case.clone(), endpoint.clone(), options.clone());
+            tasks.spawn(async move { execute(&case, &endpoint, &options).await.event });
+            issued += 1;
+        }
+        if let Some(Ok(event)) = tasks.join_next().await {
+            assert_eq!(event, Event::Completed);
+            done += 1;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<44} {sessions:>6} sessions in {secs:>6.2} s = {:>7.0} sessions/s",
+        sessions as f64 / secs
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let spec = TargetSpec::Embedded(Flaws::default());
+        let target = FuzzTarget::start(&spec, "embedded").await.expect("server");
+        let smtp = target
+            .endpoint(mailtls::target::Scheme::Smtp)
+            .expect("smtp");
+        let lines = |lines: &[&str]| {
+            lines
+                .iter()
+                .map(|l| Step::send(format!("{l}\r\n"), 1))
+                .collect::<Vec<_>>()
+        };
+        let plain = Case {
+            protocol: Protocol::Smtp,
+            steps: lines(&["EHLO bench", "NOOP", "MAIL FROM:<a@b.test>", "RSET", "QUIT"]),
+        };
+        let mut tls_steps = lines(&["EHLO bench"]);
+        tls_steps.push(Step::StartTls);
+        tls_steps.extend(lines(&["EHLO bench", "AUTH PLAIN AHgAeQ==", "QUIT"]));
+        let tls = Case {
+            protocol: Protocol::Smtp,
+            steps: tls_steps,
+        };
+        rate("plaintext SMTP session (5 commands)", plain, &smtp, 20_000).await;
+        rate("SMTP session with STARTTLS (5 commands)", tls, &smtp, 5_000).await;
+        target.shutdown().await;
+
+        let corpus = tempfile::tempdir().expect("tempdir");
+        let target = FuzzTarget::start(&spec, "embedded").await.expect("server");
+        let options = CampaignOptions {
+            max_sessions: Some(10_000),
+            duration: Duration::from_secs(120),
+            corpus: corpus.path().to_path_buf(),
+            seed: 1,
+            ..CampaignOptions::default()
+        };
+        let summary = Campaign::new(target, options)
+            .expect("campaign")
+            .run(std::future::pending())
+            .await
+            .expect("run");
+        assert!(
+            summary.new_findings.is_empty(),
+            "{:?}",
+            summary.new_findings
+        );
+        println!(
+            "{:<44} {:>6} sessions in {:>6.2} s = {:>7.0} sessions/s ({} states)",
+            "campaign mix (SMTP, IMAP, POP3; ~85% TLS)",
+            summary.sessions,
+            summary.elapsed_s,
+            summary.sessions_per_s,
+            summary.states
+        );
+    });
+}

@@ -1,0 +1,532 @@
+//! A campaign: sessions generated or mutated from the queue, run `jobs` at a time,
+//! judged, kept when they reach new server states, and findings saved, minimized
+//! and de-duplicated. After a crash, dispatch pauses, the sessions in flight finish,
+//! the target is restarted and each session that ended abnormally is run again
+//! alone: only those that bring the server down again are findings (a crash kills
+//! every session in flight, not only the one that caused it).
+//!
+//! Everything of value is on disk as soon as it exists (queue entries, findings,
+//! the stats file every second), so stopping at any moment — Ctrl-C included —
+//! loses nothing, and `--corpus DIR` resumes. Memory stays flat: the queue and the
+//! state set are capped, transcripts are dropped when a session has been judged.
+
+use super::case::Case;
+use super::exec::{execute, Event};
+use super::finding::{self, Finding, FindingError, Store};
+use super::grammar;
+use super::minimize::minimize;
+use super::mutate::mutate;
+use super::oracle::{judge, Kind, Verdict};
+use super::target::{FuzzTarget, FuzzTargetError};
+use crate::session::SessionOptions;
+use crate::target::{Endpoint, Protocol, Scheme};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Most queue entries kept in memory per protocol.
+const MAX_QUEUE: usize = 2048;
+/// Most distinct states remembered (a bound on memory, far above what is reached).
+const MAX_STATES: usize = 1 << 20;
+/// Most sessions re-run alone after one crash.
+const MAX_CANDIDATES: usize = 64;
+
+/// Which share of the work this process does: shard `index` of `count` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's shard, 1..=count.
+    pub index: u64,
+    /// How many processes share the campaign.
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 1, count: 1 }
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s.split_once('/').ok_or("expected K/N, e.g. 2/4")?;
+        let (index, count) = (k.trim().parse::<u64>(), n.trim().parse::<u64>());
+        match (index, count) {
+            (Ok(index), Ok(count)) if (1..=count).contains(&index) => Ok(Shard { index, count }),
+            _ => Err(format!("`{s}`: expected K/N with 1 <= K <= N")),
+        }
+    }
+}
+
+/// How a campaign runs.
+#[derive(Debug, Clone)]
+pub struct CampaignOptions {
+    /// Stop after this long.
+    pub duration: Duration,
+    /// Stop after this many sessions (this shard's), if set.
+    pub max_sessions: Option<u64>,
+    /// Stop once this many new findings are saved, if set.
+    pub max_findings: Option<usize>,
+    /// The seed every session's randomness derives from.
+    pub seed: u64,
+    /// The corpus folder: `queue/`, `findings/`, `stats.json`.
+    pub corpus: PathBuf,
+    /// This process's share.
+    pub shard: Shard,
+    /// Sessions in flight at once.
+    pub jobs: usize,
+    /// Deadlines and caps of every connection.
+    pub session: SessionOptions,
+    /// Most candidate sessions tried when minimizing one finding.
+    pub minimize_budget: usize,
+    /// Draw the live status line on stderr.
+    pub status_line: bool,
+}
+
+impl Default for CampaignOptions {
+    fn default() -> Self {
+        CampaignOptions {
+            duration: Duration::from_secs(60),
+            max_sessions: None,
+            max_findings: None,
+            seed: 0,
+            corpus: PathBuf::from("fuzz-corpus"),
+            shard: Shard::default(),
+            jobs: 64,
+            session: SessionOptions {
+                timeout: Duration::from_millis(1000),
+                ..SessionOptions::default()
+            },
+            minimize_budget: 400,
+            status_line: false,
+        }
+    }
+}
+
+/// Why a campaign stopped before its time.
+#[derive(Debug, thiserror::Error)]
+pub enum FuzzError {
+    /// The target could not be started or did not come back.
+    #[error(transparent)]
+    Target(#[from] FuzzTargetError),
+    /// A finding, queue entry or the stats file could not be written.
+    #[error(transparent)]
+    Finding(#[from] FindingError),
+}
+
+/// The periodically written `stats.json`, and what a campaign returns.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignSummary {
+    /// Sessions run by this process.
+    pub sessions: u64,
+    /// Seconds since the start.
+    pub elapsed_s: f64,
+    /// Sessions per second overall.
+    pub sessions_per_s: f64,
+    /// Distinct findings in the corpus (including earlier runs').
+    pub findings: usize,
+    /// Findings saved by this run, as paths.
+    pub new_findings: Vec<PathBuf>,
+    /// Distinct server states seen (phase, command, answer status).
+    pub states: usize,
+    /// Sessions in the queue (all protocols).
+    pub queue: usize,
+    /// Target restarts after crashes.
+    pub restarts: u64,
+    /// `K/N`.
+    pub shard: String,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// One session's result, as the dispatcher needs it (no transcript: memory stays flat).
+struct Done {
+    index: u64,
+    case: Case,
+    scheme: Scheme,
+    event: Event,
+    states: Vec<u64>,
+    verdict: Option<Verdict>,
+}
+
+/// A running campaign.
+pub struct Campaign {
+    target: FuzzTarget,
+    options: CampaignOptions,
+    store: Store,
+    queue_dir: PathBuf,
+    queue: HashMap<Protocol, Vec<Case>>,
+    states: HashSet<u64>,
+    summary: CampaignSummary,
+}
+
+impl Campaign {
+    /// Opens the corpus folder (loading its queue and findings) for `target`.
+    pub fn new(target: FuzzTarget, options: CampaignOptions) -> Result<Campaign, FuzzError> {
+        let store = Store::open(options.corpus.join("findings"))?;
+        let queue_dir = options.corpus.join("queue");
+        std::fs::create_dir_all(&queue_dir).map_err(|source| FindingError::Io {
+            path: queue_dir.clone(),
+            source,
+        })?;
+        let mut queue: HashMap<Protocol, Vec<Case>> = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir(&queue_dir) {
+            for entry in entries.flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                if let Ok(case) = serde_json::from_str::<Case>(&text) {
+                    let list = queue.entry(case.protocol).or_default();
+                    if list.len() < MAX_QUEUE {
+                        list.push(case);
+                    }
+                }
+            }
+        }
+        let summary = CampaignSummary {
+            shard: format!("{}/{}", options.shard.index, options.shard.count),
+            seed: options.seed,
+            ..CampaignSummary::default()
+        };
+        Ok(Campaign {
+            target,
+            options,
+            store,
+            queue_dir,
+            queue,
+            states: HashSet::new(),
+            summary,
+        })
+    }
+
+    /// Runs until the duration, the session or finding limit, or `stop` (Ctrl-C).
+    pub async fn run(
+        mut self,
+        stop: impl Future<Output = ()>,
+    ) -> Result<CampaignSummary, FuzzError> {
+        let started = Instant::now();
+        let mut stop = std::pin::pin!(stop);
+        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut last_stats = Instant::now();
+        let (mut stopping, mut crashed) = (false, false);
+        let mut candidates: Vec<(u64, Case, Scheme)> = Vec::new();
+        let mut index = self.options.shard.index - 1;
+        let mut dispatched = 0u64;
+        loop {
+            let limit_reached = started.elapsed() >= self.options.duration
+                || self.options.max_sessions.is_some_and(|m| dispatched >= m)
+                || self
+                    .options
+                    .max_findings
+                    .is_some_and(|m| self.summary.new_findings.len() >= m);
+            stopping |= limit_reached;
+            while !stopping && !crashed && tasks.len() < self.options.jobs.max(1) {
+                let (case, endpoint) = self.next_case(index);
+                let options = self.options.session.clone();
+                tasks.spawn(async move {
+                    let run = execute(&case, &endpoint, &options).await;
+                    let verdict = judge(&case, &run, &endpoint, &options).await;
+                    Done {
+                        index,
+                        case,
+                        scheme: endpoint.scheme,
+                        event: run.event,
+                        states: run.states,
+                        verdict,
+                    }
+                });
+                index += self.options.shard.count;
+                dispatched += 1;
+            }
+            if tasks.is_empty() {
+                if crashed {
+                    self.triage(std::mem::take(&mut candidates)).await?;
+                    crashed = false;
+                    continue;
+                }
+                break;
+            }
+            tokio::select! {
+                Some(done) = tasks.join_next() => {
+                    let Ok(done) = done else { continue };
+                    self.summary.sessions += 1;
+                    if self.learn(&done) {
+                        self.enqueue(done.case.clone());
+                    }
+                    let abnormal = !matches!(done.event, Event::Completed | Event::Refused(_));
+                    match &done.verdict {
+                        Some(v) if v.kind == Kind::Crash => {
+                            crashed = true;
+                            candidates.push((done.index, done.case, done.scheme));
+                        }
+                        _ if crashed && abnormal => candidates.push((done.index, done.case, done.scheme)),
+                        Some(v) => {
+                            let v = v.clone();
+                            self.confirm(v, done.index, done.case, done.scheme).await?;
+                        }
+                        None => {}
+                    }
+                }
+                _ = &mut stop, if !stopping => stopping = true,
+                _ = tick.tick() => {
+                    self.update_summary(started);
+                    if self.options.status_line {
+                        self.draw_status();
+                    }
+                    if last_stats.elapsed() >= Duration::from_secs(1) {
+                        self.write_stats()?;
+                        last_stats = Instant::now();
+                    }
+                }
+            }
+        }
+        self.update_summary(started);
+        self.write_stats()?;
+        if self.options.status_line {
+            self.draw_status();
+            eprintln!();
+        }
+        self.target.shutdown().await;
+        Ok(self.summary)
+    }
+
+    /// The case and endpoint of session `index`: its randomness derives from the
+    /// seed and the index alone, so shards split the sessions deterministically.
+    fn next_case(&self, index: u64) -> (Case, Endpoint) {
+        let mut rng =
+            StdRng::seed_from_u64(self.options.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let endpoints = self.target.endpoints();
+        let endpoint = endpoints
+            .choose(&mut rng)
+            .cloned()
+            .unwrap_or_else(|| Endpoint {
+                scheme: Scheme::Smtp,
+                host: "127.0.0.1".into(),
+                port: 0,
+                credentials: None,
+            });
+        let protocol = endpoint.scheme.protocol();
+        let queue = self
+            .queue
+            .get(&protocol)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let case = match queue.choose(&mut rng) {
+            Some(parent) if rng.gen_bool(0.6) => mutate(parent, queue.choose(&mut rng), &mut rng),
+            _ => grammar::generate(protocol, &mut rng),
+        };
+        (case, endpoint)
+    }
+
+    /// Records the states a session reached; true when any was new.
+    fn learn(&mut self, done: &Done) -> bool {
+        let mut new = false;
+        for state in &done.states {
+            if self.states.len() < MAX_STATES && self.states.insert(*state) {
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// Keeps a case that reached new states, in memory and in `queue/`.
+    fn enqueue(&mut self, case: Case) {
+        let path = self.queue_dir.join(format!("{:016x}.json", case.hash()));
+        if let Ok(tmp) = finding::write_temp(&self.queue_dir, &case) {
+            let _ = std::fs::rename(tmp, path);
+        }
+        let list = self.queue.entry(case.protocol).or_default();
+        if list.len() < MAX_QUEUE {
+            list.push(case);
+        } else {
+            let i = rand::random::<usize>() % list.len();
+            list[i] = case;
+        }
+    }
+
+    /// A hang or grammar verdict: run the session once more alone, and save it
+    /// if the same signature comes back (grammar verdicts are read off bytes and
+    /// need no confirmation).
+    async fn confirm(
+        &mut self,
+        verdict: Verdict,
+        index: u64,
+        case: Case,
+        scheme: Scheme,
+    ) -> Result<(), FuzzError> {
+        if self.store.knows(&verdict.signature) {
+            return Ok(());
+        }
+        if verdict.kind == Kind::Hang {
+            let again = self.reproduce(&case, scheme).await;
+            if again.map(|v| v.signature) != Some(verdict.signature.clone()) {
+                return Ok(());
+            }
+        }
+        self.save(verdict, index, case, scheme).await
+    }
+
+    /// After a crash: restart, then run each candidate alone; those that crash the
+    /// server again are findings.
+    async fn triage(&mut self, mut candidates: Vec<(u64, Case, Scheme)>) -> Result<(), FuzzError> {
+        let patience = self.options.session.timeout * 30;
+        self.target.restart(&self.options.session, patience).await?;
+        let mut seen = HashSet::new();
+        candidates.retain(|(_, case, _)| seen.insert(case.hash()));
+        candidates.truncate(MAX_CANDIDATES);
+        for (index, case, scheme) in candidates {
+            if let Some(verdict) = self.reproduce(&case, scheme).await {
+                if verdict.kind == Kind::Crash && !self.store.knows(&verdict.signature) {
+                    self.save(verdict, index, case, scheme).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `case` alone against the target's current `scheme` endpoint; restarts
+    /// the target if it crashed.
+    async fn reproduce(&mut self, case: &Case, scheme: Scheme) -> Option<Verdict> {
+        reproduce(&mut self.target, case, scheme, &self.options.session).await
+    }
+
+    /// Saves a finding at once, then minimizes it and saves it again.
+    async fn save(
+        &mut self,
+        verdict: Verdict,
+        index: u64,
+        case: Case,
+        scheme: Scheme,
+    ) -> Result<(), FuzzError> {
+        let mut finding = Finding::new(
+            &verdict,
+            case.clone(),
+            self.target.describe(),
+            scheme.name(),
+            self.options.seed,
+            index,
+        );
+        let Some(path) = self.store.save_new(&finding)? else {
+            return Ok(());
+        };
+        self.summary.new_findings.push(path.clone());
+        let (target, session) = (&mut self.target, &self.options.session);
+        let signature = verdict.signature.clone();
+        let mut last = None;
+        let (small, _) = minimize(
+            case.clone(),
+            self.options.minimize_budget,
+            async |c: &Case| {
+                let again = reproduce(target, c, scheme, session).await;
+                let same = again.as_ref().is_some_and(|v| v.signature == signature);
+                if same {
+                    // Every accepted candidate reproduced; the last one is the result.
+                    last = again;
+                }
+                same
+            },
+        )
+        .await;
+        if let Some(last) = last {
+            finding.detail = last.detail;
+        }
+        finding.minimized = true;
+        finding.original = Some(case);
+        finding.case = small;
+        self.store.update(&path, &finding)?;
+        Ok(())
+    }
+
+    fn update_summary(&mut self, started: Instant) {
+        let s = &mut self.summary;
+        s.elapsed_s = started.elapsed().as_secs_f64();
+        s.sessions_per_s = if s.elapsed_s > 0.0 {
+            s.sessions as f64 / s.elapsed_s
+        } else {
+            0.0
+        };
+        s.findings = self.store.len();
+        s.states = self.states.len();
+        s.queue = self.queue.values().map(Vec::len).sum();
+        s.restarts = self.target.restarts();
+    }
+
+    fn draw_status(&self) {
+        let s = &self.summary;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K[{:>5.0}s] {} sessions, {:.0}/s, {} finding(s), {} states, queue {}, restarts {}",
+            s.elapsed_s, s.sessions, s.sessions_per_s, s.findings, s.states, s.queue, s.restarts
+        );
+        let _ = err.flush();
+    }
+
+    fn write_stats(&self) -> Result<(), FuzzError> {
+        let dir = &self.options.corpus;
+        let tmp = finding::write_temp(dir, &self.summary)?;
+        let path = dir.join(stats_file_name(self.options.shard));
+        std::fs::rename(&tmp, &path).map_err(|source| FindingError::Io { path, source })?;
+        Ok(())
+    }
+}
+
+/// `stats.json`, or `stats-K-of-N.json` for one shard of several.
+pub fn stats_file_name(shard: Shard) -> String {
+    if shard.count == 1 {
+        "stats.json".into()
+    } else {
+        format!("stats-{}-of-{}.json", shard.index, shard.count)
+    }
+}
+
+/// Runs `case` alone against `target`'s current `scheme` endpoint and judges it;
+/// restarts the target when it crashed, so the next run finds it up.
+pub async fn reproduce(
+    target: &mut FuzzTarget,
+    case: &Case,
+    scheme: Scheme,
+    options: &SessionOptions,
+) -> Option<Verdict> {
+    let endpoint = target.endpoint(scheme)?;
+    let run = execute(case, &endpoint, options).await;
+    let verdict = judge(case, &run, &endpoint, options).await;
+    if verdict.as_ref().is_some_and(|v| v.kind == Kind::Crash) {
+        let _ = target.restart(options, options.timeout * 30).await;
+    }
+    verdict
+}
+
+/// Whether the live status line makes sense: stderr is a terminal and not CI.
+pub fn status_line_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var("CI").map_or(true, |v| v != "true")
+}
+
+/// The corpus folder's findings, for listing.
+pub fn findings_dir(corpus: &Path) -> PathBuf {
+    corpus.join("findings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards() {
+        assert_eq!("2/4".parse(), Ok(Shard { index: 2, count: 4 }));
+        assert!("0/4".parse::<Shard>().is_err() && "5/4".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err() && "1/0".parse::<Shard>().is_err());
+        assert_eq!(stats_file_name(Shard::default()), "stats.json");
+        assert_eq!(
+            stats_file_name(Shard { index: 2, count: 4 }),
+            "stats-2-of-4.json"
+        );
+    }
+}

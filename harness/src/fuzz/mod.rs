@@ -1,0 +1,26 @@
+//! The network fuzzer: whole sessions generated and mutated with knowledge of each
+//! protocol's grammar and states (greeting, before TLS, inside TLS after STARTTLS,
+//! logged in, inside DATA/APPEND), run against a target, judged by oracles (hang,
+//! crash, grammar), saved, de-duplicated, minimized and replayable.
+//!
+//! The parts, one job each: [`case`] is what a session is; [`grammar`] writes new
+//! ones; [`mutate`] changes them; [`exec`] runs one; [`oracle`] judges the run;
+//! [`target`] owns what is fuzzed (and restarts it after a crash); [`finding`] saves
+//! and loads findings; [`minimize`] shrinks them; [`campaign`] drives it all;
+//! [`replay`] runs a saved finding again.
+
+pub mod campaign;
+pub mod case;
+pub mod exec;
+pub mod finding;
+pub mod grammar;
+pub mod minimize;
+pub mod mutate;
+pub mod oracle;
+pub mod replay;
+pub mod target;
+
+pub use campaign::{Campaign, CampaignOptions, CampaignSummary, Shard};
+pub use case::{Case, Step};
+pub use finding::Finding;
+pub use target::FuzzTarget;

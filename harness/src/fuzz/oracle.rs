@@ -1,0 +1,170 @@
+//! The oracles: from how a session ended and whether the server still greets a new
+//! connection, what (if anything) went wrong, as a kind, a detail and a signature
+//! that de-duplicates findings. A timeout of ours is never a finding by itself:
+//! only silence that survives resynchronisation, or a server that stops greeting.
+//!
+//! Targets that know more about themselves (a container's exit status, crash lines
+//! in its log) report through [`Monitor`]; its findings join the same judgement.
+
+use super::case::Case;
+use super::exec::{Event, Run};
+use crate::session::{read_answer, Connection, SessionError, SessionOptions, Transcript, Want};
+use crate::target::{Endpoint, Protocol, TlsMode};
+use serde::{Deserialize, Serialize};
+
+/// What kind of misbehaviour a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// The server (not just the session) died: new connections are refused or
+    /// never greeted, or the monitor saw it exit or log a crash.
+    Crash,
+    /// The session stopped getting answers while the connection stayed open.
+    Hang,
+    /// An answer the protocol grammar does not allow.
+    Grammar,
+}
+
+impl Kind {
+    /// `crash`, `hang`, `grammar`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Crash => "crash",
+            Kind::Hang => "hang",
+            Kind::Grammar => "grammar",
+        }
+    }
+}
+
+/// What the oracles concluded about one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The kind.
+    pub kind: Kind,
+    /// One line for people.
+    pub detail: String,
+    /// Equal for the same bug: kind, protocol, phase and the command that triggered it.
+    pub signature: String,
+}
+
+/// Whether a new connection is still greeted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// Greeted.
+    Alive,
+    /// The connection was refused.
+    Refused(String),
+    /// Connected, but no greeting (silence, close, garbage).
+    NoGreeting(String),
+}
+
+/// What a target can tell about itself beyond its sockets: a container's exit
+/// or restart, crash lines in its log (segfault, abort, AddressSanitizer). The
+/// embedded server has no such channel; the container targets plug in here.
+pub trait Monitor: Send {
+    /// Events since the last call, each a one-line description of a crash; an
+    /// empty list when all is well. Must not block.
+    fn crashes(&mut self) -> Vec<String>;
+}
+
+/// Connects anew and waits for the greeting.
+pub async fn probe(endpoint: &Endpoint, options: &SessionOptions) -> Liveness {
+    let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
+    let conn = Connection::connect(
+        &endpoint.host,
+        endpoint.port,
+        implicit,
+        options.clone(),
+        Transcript::new(),
+    )
+    .await;
+    let mut conn = match conn {
+        Ok(conn) => conn,
+        Err((SessionError::Connect { source, .. }, _)) => {
+            return Liveness::Refused(source.to_string())
+        }
+        Err((e, _)) => return Liveness::NoGreeting(e.to_string()),
+    };
+    let protocol = endpoint.scheme.protocol();
+    let want = match protocol {
+        Protocol::Smtp => Want::SmtpReply,
+        Protocol::Imap => Want::ImapNext,
+        Protocol::Pop3 => Want::Pop3 { multi_line: false },
+    };
+    match read_answer(&mut conn, protocol, &want).await {
+        Ok(_) => Liveness::Alive,
+        Err(e) => Liveness::NoGreeting(e.to_string()),
+    }
+}
+
+/// Judges one run: grammar violations at once; silence, closes, failed handshakes
+/// and missing greetings by probing the server with a new connection.
+pub async fn judge(
+    case: &Case,
+    run: &Run,
+    endpoint: &Endpoint,
+    options: &SessionOptions,
+) -> Option<Verdict> {
+    let signature = |kind: Kind| {
+        let verb = run
+            .event
+            .step()
+            .and_then(|i| run.verbs.get(i))
+            .map_or("CONNECT", String::as_str);
+        format!(
+            "{}:{}:{}:{}",
+            kind.name(),
+            case.protocol.name(),
+            run.phase,
+            verb
+        )
+    };
+    let verdict = |kind: Kind, detail: String| {
+        Some(Verdict {
+            kind,
+            signature: signature(kind),
+            detail,
+        })
+    };
+    match &run.event {
+        Event::Completed => None,
+        Event::Unreadable { step, error } => {
+            verdict(Kind::Grammar, format!("the answer to step {} breaks the grammar: {error}", step + 1))
+        }
+        // The server was already gone before this session sent anything.
+        Event::Refused(_) => None,
+        event => match probe(endpoint, options).await {
+            Liveness::Alive => match event {
+                Event::Silent { step } => verdict(
+                    Kind::Hang,
+                    format!("no answer to step {} within the deadline, nor to the resynchronisation; new connections are still greeted", step + 1),
+                ),
+                _ => None,
+            },
+            Liveness::Refused(why) => verdict(
+                Kind::Crash,
+                format!("{}; a new connection is then refused ({why})", describe(event)),
+            ),
+            Liveness::NoGreeting(why) => verdict(
+                Kind::Crash,
+                format!("{}; a new connection is then not greeted ({why})", describe(event)),
+            ),
+        },
+    }
+}
+
+fn describe(event: &Event) -> String {
+    match event {
+        Event::Silent { step } => format!("the server went silent at step {}", step + 1),
+        Event::Closed { step } => format!("the server dropped the connection at step {}", step + 1),
+        Event::TlsFailed { step, error } => {
+            format!("the TLS handshake at step {} failed ({error})", step + 1)
+        }
+        Event::NoGreeting(why) => format!("the session was not greeted ({why})"),
+        Event::Refused(why) => format!("the connection was refused ({why})"),
+        Event::Completed => "the session completed".into(),
+        Event::Unreadable { step, error } => {
+            format!("unreadable answer at step {}: {error}", step + 1)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `mailtls fuzz replay FILE`: runs a saved finding's session again, against the
+//! target it was found on (a fresh embedded server with the same flaws) or another
+//! one, and shows the transcript and whether the same misbehaviour came back.
+
+use super::exec::execute;
+use super::finding::Finding;
+use super::oracle::{judge, Verdict};
+use super::target::{FuzzTarget, FuzzTargetError};
+use crate::session::transcript::render;
+use crate::session::SessionOptions;
+use crate::target::{Scheme, TargetError, TargetSpec};
+use std::fmt::Write;
+
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The target in the file (or given) is not a target.
+    #[error(transparent)]
+    Spec(#[from] TargetError),
+    /// The target could not be started.
+    #[error(transparent)]
+    Target(#[from] FuzzTargetError),
+    /// The target has no endpoint for the finding's scheme.
+    #[error("the target has no `{0}` endpoint to replay on")]
+    NoEndpoint(String),
+}
+
+/// What a replay found.
+#[derive(Debug)]
+pub struct Replay {
+    /// The verdict, when the server misbehaved again.
+    pub verdict: Option<Verdict>,
+    /// Whether it is the finding's own signature.
+    pub reproduced: bool,
+    /// The report for people: the finding, the transcript, the verdict.
+    pub text: String,
+}
+
+/// Replays `finding` on `target` (default: the one recorded in it).
+pub async fn replay(
+    finding: &Finding,
+    target: Option<&str>,
+    options: &SessionOptions,
+) -> Result<Replay, ReplayError> {
+    let spec_text = target.unwrap_or(&finding.target);
+    let spec = TargetSpec::parse(spec_text)?;
+    let target = FuzzTarget::start(&spec, spec_text).await?;
+    let scheme = finding
+        .scheme
+        .parse::<Scheme>()
+        .ok()
+        .and_then(|s| target.endpoint(s))
+        .or_else(|| match &target {
+            FuzzTarget::External { endpoint } => Some(endpoint.clone()),
+            FuzzTarget::Embedded { .. } => None,
+        });
+    let Some(endpoint) = scheme else {
+        target.shutdown().await;
+        return Err(ReplayError::NoEndpoint(finding.scheme.clone()));
+    };
+    let run = execute(&finding.case, &endpoint, options).await;
+    let verdict = judge(&finding.case, &run, &endpoint, options).await;
+    target.shutdown().await;
+    let reproduced = verdict
+        .as_ref()
+        .is_some_and(|v| v.signature == finding.signature);
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "finding: {} ({})",
+        finding.signature,
+        finding.kind.name()
+    );
+    let _ = writeln!(text, "found: {}", finding.detail);
+    let _ = writeln!(
+        text,
+        "session: {} step(s){}, on {} ({})",
+        finding.case.steps.len(),
+        if finding.minimized { ", minimized" } else { "" },
+        spec_text,
+        finding.scheme
+    );
+    let _ = writeln!(text);
+    text.push_str(&render(run.transcript.entries(), false));
+    let _ = writeln!(text);
+    let _ = match (&verdict, reproduced) {
+        (Some(v), true) => writeln!(text, "reproduced: {} — {}", v.kind.name(), v.detail),
+        (Some(v), false) => writeln!(
+            text,
+            "not reproduced; instead {}: {}",
+            v.signature, v.detail
+        ),
+        (None, _) => writeln!(text, "not reproduced: the server behaved"),
+    };
+    Ok(Replay {
+        verdict,
+        reproduced,
+        text,
+    })
+}
