@@ -8,6 +8,20 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A connection to a loopback peer that must succeed.
+async fn connect(port: u16, implicit_tls: bool, ms: u64) -> Connection {
+    Connection::connect(
+        "127.0.0.1",
+        port,
+        implicit_tls,
+        options(ms),
+        Transcript::new(),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .unwrap()
+}
+
 fn options(ms: u64) -> SessionOptions {
     SessionOptions {
         timeout: Duration::from_millis(ms),
@@ -36,10 +50,7 @@ async fn early_plaintext_after_the_go_ahead_is_surfaced_not_dropped() {
         tls.flush().await.unwrap();
         let _ = tls.read(&mut buf).await;
     });
-    let mut conn = Connection::connect("127.0.0.1", port, false, options(2000), Transcript::new())
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut conn = connect(port, false, 2000).await;
     conn.read_decoded(Reply::decode, "greeting").await.unwrap();
     conn.send_segment(b"STARTTLS\r\nNOOP\r\n").await.unwrap();
     let go = conn.read_decoded(Reply::decode, "go-ahead").await.unwrap();
@@ -70,10 +81,7 @@ async fn every_read_has_a_deadline() {
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(tcp);
     });
-    let mut conn = Connection::connect("127.0.0.1", port, false, options(200), Transcript::new())
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut conn = connect(port, false, 200).await;
     let started = Instant::now();
     let err = conn
         .read_decoded(Reply::decode, "the greeting")
@@ -102,10 +110,7 @@ async fn an_endless_line_is_cut_off_at_the_cap() {
         let junk = vec![b'2'; 64 * 1024];
         while tcp.write_all(&junk).await.is_ok() {}
     });
-    let mut conn = Connection::connect("127.0.0.1", port, false, options(2000), Transcript::new())
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut conn = connect(port, false, 2000).await;
     let err = conn
         .read_decoded(Reply::decode, "the greeting")
         .await
@@ -142,16 +147,7 @@ async fn implicit_tls_handshakes_at_connect() {
     .await
     .unwrap();
     let addr = server.endpoint("smtps").unwrap();
-    let mut conn = Connection::connect(
-        "127.0.0.1",
-        addr.port(),
-        true,
-        options(2000),
-        Transcript::new(),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .unwrap();
+    let mut conn = connect(addr.port(), true, 2000).await;
     let tls = conn.tls().expect("TLS before the first byte").clone();
     assert!(tls.version == "TLSv1.3" || tls.version == "TLSv1.2");
     assert_eq!(tls.peer_certificates[0].as_ref(), server.certificate_der());
@@ -180,17 +176,11 @@ async fn a_slow_multi_line_greeting_renews_the_idle_deadline_up_to_a_ceiling() {
             }
         }
     });
-    let mut conn = Connection::connect("127.0.0.1", port, false, options(200), Transcript::new())
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut conn = connect(port, false, 200).await;
     let greeting = conn.read_decoded(Reply::decode, "greeting").await.unwrap();
     assert_eq!(greeting.value.lines.len(), 3);
 
-    let mut conn = Connection::connect("127.0.0.1", port, false, options(200), Transcript::new())
-        .await
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut conn = connect(port, false, 200).await;
     let started = Instant::now();
     let err = conn
         .read_decoded(Reply::decode, "greeting")

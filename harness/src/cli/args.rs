@@ -62,17 +62,9 @@ pub struct RunArgs {
     /// Run only checks whose id matches this glob (repeatable), e.g. 'smtp.starttls.*'.
     #[arg(long, value_name = "GLOB")]
     pub only: Vec<String>,
-    /// Where to write reports [default: reports/<UTC timestamp>/].
-    #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
-    /// Report formats, comma-separated: json, junit, sarif, html, md.
-    #[arg(
-        long,
-        value_name = "LIST",
-        default_value = "json,junit",
-        value_delimiter = ','
-    )]
-    pub format: Vec<String>,
+    /// Where reports go, in which formats.
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Most concurrent connections per target.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
@@ -204,4 +196,37 @@ pub struct ServeArgs {
     /// POP3S (implicit TLS) port.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub pop3s_port: u16,
+}
+
+/// Where a command writes its reports, and in which formats (`run`, `client-test`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Where to write reports [default: reports/<UTC timestamp>/].
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Report formats, comma-separated: json, junit, sarif, html, md.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "json,junit",
+        value_delimiter = ','
+    )]
+    pub format: Vec<String>,
+}
+
+impl OutputArgs {
+    /// The formats asked for; an unknown one is a usage error.
+    pub fn formats(&self) -> Result<Vec<crate::report::write::Format>, super::exit::CliError> {
+        self.format
+            .iter()
+            .map(|f| f.parse().map_err(super::exit::CliError::Usage))
+            .collect()
+    }
+
+    /// The report folder: `--report-dir`, or `reports/<UTC timestamp>/`.
+    pub fn dir(&self) -> PathBuf {
+        self.report_dir
+            .clone()
+            .unwrap_or_else(super::default_report_dir)
+    }
 }

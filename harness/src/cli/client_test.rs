@@ -4,10 +4,9 @@
 use super::exit::{self, CliError};
 use crate::client::run::{run, ClientTestOptions};
 use crate::client::{builtin_scenarios, profile, Profile};
-use crate::report::write::{write_report_with, Format, WriteOptions};
+use crate::report::write::{write_report_with, WriteOptions};
 use crate::target::Protocol;
 use clap::Args;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// `mailtls client-test`.
@@ -29,17 +28,9 @@ pub struct ClientTestArgs {
     /// Most scenarios running at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub jobs: usize,
-    /// Where to write reports [default: reports/<UTC timestamp>/].
-    #[arg(long, value_name = "DIR")]
-    pub report_dir: Option<PathBuf>,
-    /// Report formats, comma-separated: json, junit, sarif, html, md.
-    #[arg(
-        long,
-        value_name = "LIST",
-        default_value = "json,junit",
-        value_delimiter = ','
-    )]
-    pub format: Vec<String>,
+    /// Where reports go, in which formats.
+    #[command(flatten)]
+    pub output: super::args::OutputArgs,
     /// List the bundled profiles and exit.
     #[arg(long)]
     pub list_profiles: bool,
@@ -61,11 +52,7 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
         }
         return Ok(exit::OK);
     }
-    let formats = args
-        .format
-        .iter()
-        .map(|f| f.parse::<Format>().map_err(CliError::Usage))
-        .collect::<Result<Vec<_>, _>>()?;
+    let formats = args.output.formats()?;
     let profiles = select_profiles(&args, bundled)?;
     let only = super::globs(&args.only)?;
     let scenarios: Vec<_> = builtin_scenarios()
@@ -94,10 +81,7 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
         print!("{}", crate::client::matrix::render(&report));
         print!("{}", crate::report::terminal::summary(&report));
     }
-    let dir = args
-        .report_dir
-        .clone()
-        .unwrap_or_else(super::default_report_dir);
+    let dir = args.output.dir();
     let written = write_report_with(&report, &dir, &formats, &WriteOptions::default())?;
     if !args.quiet {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();

@@ -13,7 +13,7 @@ pub mod mitm;
 
 use crate::checks::Catalogue;
 use crate::report::terminal;
-use crate::report::write::{write_report_with, Format, WriteOptions};
+use crate::report::write::{write_report_with, WriteOptions};
 use crate::runner::{self, RunOptions};
 use crate::server::{Flaw, Ports, RunningServer, ServerConfig};
 use crate::session::SessionOptions;
@@ -76,11 +76,7 @@ fn globs(patterns: &[String]) -> Result<Vec<glob::Pattern>, CliError> {
 }
 
 async fn run(args: RunArgs) -> Result<u8, CliError> {
-    let formats = args
-        .format
-        .iter()
-        .map(|f| f.parse::<Format>().map_err(CliError::Usage))
-        .collect::<Result<Vec<_>, _>>()?;
+    let formats = args.output.formats()?;
     let reporting = &args.reporting;
     if reporting.fail_on == args::FailOn::New && reporting.baseline.is_none() {
         return Err(CliError::Usage(
@@ -172,7 +168,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             crate::report::baseline::render(&comparison, crate::report::baseline::Detail::Changes)
         );
     }
-    let dir = args.report_dir.clone().unwrap_or_else(default_report_dir);
+    let dir = args.output.dir();
     let write_options = WriteOptions {
         html_url: reporting.html_url.clone(),
     };

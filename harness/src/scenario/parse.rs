@@ -229,7 +229,6 @@ impl Parser<'_> {
         column: usize,
         full: &str,
     ) -> Result<(), ScenarioError> {
-        let _ = column;
         let after_colon = full.find(':').map_or(0, |i| i + 1);
         let value_col =
             after_colon + (full[after_colon..].len() - full[after_colon..].trim_start().len()) + 1;
