@@ -97,6 +97,91 @@ async fn judge(name: &str) {
     }
 }
 
+/// Containers carrying the target label `NAME:PROFILE`, running or not.
+async fn labelled(label: &str) -> Vec<String> {
+    use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
+    let engine = docker::engine().await.expect("engine");
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("org.mailtls.target={label}")],
+    )]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let mut ids: Vec<String> = engine
+        .list_containers(Some(options))
+        .await
+        .expect("list containers")
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_profile_is_a_usage_error() {
+    if image_for("dovecot").await.is_none() {
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["run", "container:dovecot:nosuch", "-q"])
+        .output()
+        .expect("mailtls runs");
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
+}
+
+/// Ctrl-C in the middle of a container run removes the container it started and
+/// exits 130, instead of leaving the server running.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_removes_the_containers_of_the_run() {
+    if image_for("dovecot").await.is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = labelled("dovecot:weak").await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["run", "container:dovecot:weak", "-q", "--report-dir"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mailtls starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let ours = loop {
+        let now: Vec<String> = labelled("dovecot:weak")
+            .await
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        if !now.is_empty() {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "no container started");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("mailtls exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<String> = labelled("dovecot:weak")
+        .await
+        .into_iter()
+        .filter(|id| ours.contains(id))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        !dir.path().join("report.json").exists(),
+        "an interrupted run writes no report"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postfix_matches_its_expectation_matrix() {
     judge("postfix").await;

@@ -1,5 +1,5 @@
-//! `mailtls containers build [NAME...]` and `mailtls containers list`: the
-//! offline image builder and what is built.
+//! `mailtls containers build [NAME...]`, `list` and `clean`: the offline image
+//! builder, what is built, and removing containers a killed run left behind.
 
 use super::exit::{self, CliError};
 use crate::containers::recipe::{available, default_root, Recipe};
@@ -30,6 +30,8 @@ pub enum ContainersCommand {
     },
     /// List the recipes, their profiles and services, and whether each image is built and current.
     List,
+    /// Remove every container mailtls started (label org.mailtls.target), e.g. after a killed run.
+    Clean,
 }
 
 /// Runs `mailtls containers ...`.
@@ -37,6 +39,7 @@ pub async fn containers(args: ContainersArgs) -> Result<u8, CliError> {
     let root = args.recipes.unwrap_or_else(default_root);
     let recipe_error = |e: crate::containers::RecipeError| CliError::Usage(e.to_string());
     let names = match &args.command {
+        ContainersCommand::Clean => Vec::new(),
         ContainersCommand::Build { names } if !names.is_empty() => names.clone(),
         _ => available(&root).map_err(recipe_error)?,
     };
@@ -48,6 +51,12 @@ pub async fn containers(args: ContainersArgs) -> Result<u8, CliError> {
     let docker_error = |e| CliError::Containers(Box::new(e));
     let docker = docker::engine().await.map_err(docker_error)?;
     match args.command {
+        ContainersCommand::Clean => {
+            let removed = crate::containers::reaper::remove_all_labelled(&docker)
+                .await
+                .map_err(docker_error)?;
+            println!("removed {} container(s)", removed.len());
+        }
         ContainersCommand::Build { .. } => {
             let total = recipes.len();
             for (index, recipe) in recipes.iter().enumerate() {

@@ -5,6 +5,7 @@ use crate::checks::CatalogueError;
 use crate::report::model::{Report, Summary};
 use crate::report::write::WriteError;
 use crate::runner::RunError;
+use crate::target::container::ContainerError;
 use crate::target::TargetError;
 use std::process::ExitCode;
 
@@ -16,6 +17,8 @@ pub const FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The target could not be reached or set up, so not everything was judged.
 pub const UNREACHABLE: u8 = 3;
+/// Interrupted (Ctrl-C) before the run finished: 128 + SIGINT, as shells report it.
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code a finished run earns: any failure is 1; otherwise any check the
 /// harness could not judge is 3; otherwise 0.
@@ -121,6 +124,13 @@ impl CliError {
             | CliError::Catalogue(_)
             | CliError::Write(_)
             | CliError::Baseline(_) => USAGE,
+            // Only the image's labels know its profiles, so this is found late, but it
+            // is still a typo in the target, not an unreachable server.
+            CliError::Run(RunError::Container(e))
+                if matches!(**e, ContainerError::UnknownProfile { .. }) =>
+            {
+                USAGE
+            }
             CliError::Run(_)
             | CliError::Serve(_)
             | CliError::Runtime(_)

@@ -148,7 +148,16 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         Some(bars) => bars.clone(),
         None => std::sync::Arc::new(crate::events::NoObserver),
     };
-    let mut report = runner::run_observed(&specs, &catalogue, &options, observer).await?;
+    let run = runner::run_observed(&specs, &catalogue, &options, observer);
+    let mut report = tokio::select! {
+        report = run => report?,
+        _ = tokio::signal::ctrl_c() => {
+            if let Some(bars) = &bars {
+                bars.clear();
+            }
+            return Ok(interrupted().await);
+        }
+    };
     if let Some(bars) = bars {
         bars.clear();
     }
@@ -178,6 +187,29 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         println!("reports: {}", names.join(", "));
     }
     Ok(gate::exit_code(&report, reporting.fail_on))
+}
+
+/// After Ctrl-C: removes the containers this run started (the run future is
+/// dropped, so their own teardown never runs) and says so.
+async fn interrupted() -> u8 {
+    use crate::containers::reaper;
+    if !reaper::any_started() {
+        eprintln!("interrupted: no report written");
+        return exit::INTERRUPTED;
+    }
+    let removed = match crate::containers::docker::engine().await {
+        Ok(docker) => reaper::remove_this_process(&docker).await,
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok((found, gone)) => eprintln!(
+            "interrupted: no report written; removed {gone} of {found} container(s) this run started"
+        ),
+        Err(e) => eprintln!(
+            "interrupted: no report written; could not remove this run's containers ({e}); `mailtls containers clean` removes them"
+        ),
+    }
+    exit::INTERRUPTED
 }
 
 /// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.

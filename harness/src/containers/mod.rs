@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod docker;
+pub mod reaper;
 pub mod recipe;
 
 pub use build::{build, BuildError, BuildOutcome};

@@ -151,12 +151,17 @@ impl ContainerTarget {
             image: format!("{}:{IMAGE_TAG}", image_name(&spec.name)),
             source,
         };
+        crate::containers::reaper::starting();
         let container = request
             .with_env_var("MAILTLS_PROFILE", spec.profile.clone())
             .with_hostname(image.hostname.clone())
             .with_label(
-                "org.mailtls.target",
+                crate::containers::reaper::TARGET_LABEL,
                 format!("{}:{}", spec.name, spec.profile),
+            )
+            .with_label(
+                crate::containers::reaper::PROCESS_LABEL,
+                crate::containers::reaper::process_id(),
             )
             .with_startup_timeout(READY_WITHIN)
             .with_host_config_modifier(move |host| {
