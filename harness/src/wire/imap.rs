@@ -138,18 +138,43 @@ pub enum Untagged {
     /// any untagged response that carried literals.
     ///
     /// `line` is the response after `* ` with every CRLF+literal removed: each literal's
-    /// marker (`{5}`, `{5+}`, `~{5}`) stays where it was and its contents go, in order,
-    /// to `literals`. Canonical form: `line` is non-empty, has no CR or LF, contains
-    /// exactly one marker per literal, in order, outside quoted strings, each counting
-    /// its literal's length, and no other `{digits}` sequence outside a quoted string;
-    /// quotes are balanced; without literals it does not start with a status atom or
+    /// marker (`{5}`, `{5+}`, `~{5}`) stays where it was, and the literal records where
+    /// (byte offset in `line` just past the marker) and its contents. Positions are
+    /// kept rather than re-discovered because a server may put a marker anywhere, even
+    /// inside an unterminated quoted string, and only the line breaks tell which `{n}`
+    /// announced a literal.
+    ///
+    /// Canonical form: `line` is non-empty and has no CR or LF; literal positions
+    /// increase, and the text between one position and the next ends in a marker
+    /// counting that literal's length; the text after the last literal does not end in
+    /// a marker; without literals the line does not start with a status atom or
     /// `CAPABILITY`.
     Data {
         /// The response text after `* `, literal markers kept.
         line: String,
-        /// The literals' contents, in order.
-        literals: Vec<Vec<u8>>,
+        /// The literals, in order.
+        literals: Vec<Literal>,
     },
+}
+
+/// A literal inside an [`Untagged::Data`] response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literal {
+    /// Byte offset in the response's `line` just past this literal's marker: where the
+    /// CRLF and the contents went on the wire.
+    pub after_marker: usize,
+    /// The literal's bytes.
+    pub contents: Vec<u8>,
+}
+
+impl Literal {
+    /// The literal whose marker ends at `after_marker`.
+    pub fn new(after_marker: usize, contents: impl Into<Vec<u8>>) -> Literal {
+        Literal {
+            after_marker,
+            contents: contents.into(),
+        }
+    }
 }
 
 /// What to do with a line that ends in a literal marker.
@@ -169,10 +194,20 @@ struct Framed {
     text: Vec<u8>,
     /// For each line: where it starts in `text` and in the buffer, to map offsets back.
     segments: Vec<(usize, usize)>,
-    /// Literal contents in order.
-    literals: Vec<Vec<u8>>,
+    /// Literals in order.
+    literals: Vec<FramedLiteral>,
     /// Bytes consumed, final CRLF included.
     consumed: usize,
+}
+
+/// One literal as framed.
+struct FramedLiteral {
+    /// Where its line ended in [`Framed::text`].
+    end_in_text: usize,
+    /// Where its marker's `{` is in the buffer.
+    marker_at: usize,
+    /// Its contents.
+    contents: Vec<u8>,
 }
 
 impl Framed {
@@ -255,7 +290,11 @@ fn frame(
         let Some(literal) = buf.get(l.next..end) else {
             return Err(DecodeError::Incomplete);
         };
-        framed.literals.push(literal.to_vec());
+        framed.literals.push(FramedLiteral {
+            end_in_text: framed.text.len(),
+            marker_at: open,
+            contents: literal.to_vec(),
+        });
         pos = end;
     }
 }
@@ -344,6 +383,17 @@ impl Response {
         };
         let framed = frame(buf, limits, mode, &mut deviations)?;
         let value = parse_response(&framed)?;
+        if let Response::Tagged { .. } = value {
+            deviations.extend(
+                framed
+                    .literals
+                    .iter()
+                    .map(|literal| Deviation::UnexpectedLiteral {
+                        offset: literal.marker_at,
+                    }),
+            );
+            deviations.sort_by_key(Deviation::offset);
+        }
         Ok(Decoded {
             value,
             consumed: framed.consumed,
@@ -437,46 +487,37 @@ fn encode_status(out: &mut Vec<u8>, status: Status, code: Option<&ResponseCode>,
 /// the next literal's, so a quoted `"{3}"` is not mistaken for one. Literals left
 /// without a marker (a non-canonical value) get one appended, so the output always
 /// frames as one response.
-fn encode_with_literals(out: &mut Vec<u8>, line: &str, literals: &[Vec<u8>]) {
-    let bytes = line.as_bytes();
-    let mut pending = literals.iter().peekable();
-    let mut in_quote = false;
-    let mut escaped = false;
+fn encode_with_literals(out: &mut Vec<u8>, line: &str, literals: &[Literal]) {
     let mut written = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_quote {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_quote = false,
-                _ => {}
-            }
-            continue;
+    let mut rest = literals.iter();
+    for literal in rest.by_ref() {
+        let at = literal.after_marker;
+        let counted = line
+            .get(written..at)
+            .and_then(|upto| literal_marker(upto.as_bytes()))
+            .is_some_and(|(_, n)| n == literal.contents.len() as u64);
+        if !counted {
+            // Not canonical: this and every later literal go after the line.
+            push_text(out, line.get(written..).unwrap_or(""));
+            append_literal(out, literal);
+            written = line.len();
+            break;
         }
-        match b {
-            b'"' => in_quote = true,
-            b'}' => {
-                let Some(literal) = pending.peek() else {
-                    continue;
-                };
-                // `written` and `i` both sit next to ASCII bytes, so these are char boundaries.
-                let upto = line.get(written..=i).unwrap_or("");
-                if literal_marker(upto.as_bytes()).is_some_and(|(_, n)| n == literal.len() as u64) {
-                    push_text(out, upto);
-                    out.extend(b"\r\n");
-                    out.extend_from_slice(literal);
-                    pending.next();
-                    written = i + 1;
-                }
-            }
-            _ => {}
-        }
+        push_text(out, line.get(written..at).unwrap_or(""));
+        out.extend(b"\r\n");
+        out.extend_from_slice(&literal.contents);
+        written = at;
     }
     push_text(out, line.get(written..).unwrap_or(""));
-    for literal in pending {
-        out.extend(format!(" {{{}}}\r\n", literal.len()).bytes());
-        out.extend_from_slice(literal);
+    for literal in rest {
+        append_literal(out, literal);
     }
+}
+
+/// A literal with a fresh marker, for one whose recorded position does not fit.
+fn append_literal(out: &mut Vec<u8>, literal: &Literal) {
+    out.extend(format!(" {{{}}}\r\n", literal.contents.len()).bytes());
+    out.extend_from_slice(&literal.contents);
 }
 
 /// The response grammar on a framed response.
@@ -519,9 +560,19 @@ fn parse_response(framed: &Framed) -> Result<Response, DecodeError> {
                     return Ok(Response::Untagged(Untagged::Capability(atoms)));
                 }
             }
+            // Offsets in `text` become offsets in the (lossily decoded) line; each cut
+            // follows an ASCII `}`, so decoding up to it never splits a character.
+            let literals = framed
+                .literals
+                .iter()
+                .map(|literal| {
+                    let upto = t.get(2..literal.end_in_text).unwrap_or(&[]);
+                    Literal::new(line::text(upto).len(), literal.contents.clone())
+                })
+                .collect();
             Ok(Response::Untagged(Untagged::Data {
                 line: line::text(body),
-                literals: framed.literals.clone(),
+                literals,
             }))
         }
         Some(_) => {
@@ -753,7 +804,11 @@ mod tests {
                 d.value,
                 Response::Untagged(Untagged::Data {
                     line: "1 FETCH (BODY[] {8} FLAGS ~{2} UID {0+})".into(),
-                    literals: vec![b"ab\r\ncd\r\n".to_vec(), b"\r\n".to_vec(), vec![]],
+                    literals: vec![
+                        Literal::new(19, *b"ab\r\ncd\r\n"),
+                        Literal::new(30, *b"\r\n"),
+                        Literal::new(39, []),
+                    ],
                 })
             );
             assert_eq!(d.value.encode(), &buf[..end]);
@@ -764,6 +819,7 @@ mod tests {
     fn can_decode_literal_in_tagged_and_status() {
         let d = decode(b"a1 OK {3}\r\nabc done\r\n").unwrap();
         assert_eq!(d.consumed, 21);
+        assert_eq!(d.deviations, vec![Deviation::UnexpectedLiteral { offset: 6 }]);
         assert_eq!(
             d.value,
             Response::Tagged {
@@ -778,20 +834,60 @@ mod tests {
             d.value,
             Response::Untagged(Untagged::Data {
                 line: "OK {2}".into(),
-                literals: vec![b"hi".to_vec()],
+                literals: vec![Literal::new(6, *b"hi")],
             })
         );
     }
 
     #[test]
     fn can_encode_quoted_braces_as_text() {
+        let line = "1 FETCH (X \"{3}\" Y {3})";
         let value = Response::Untagged(Untagged::Data {
-            line: "1 FETCH (X \"{3}\" Y {3})".into(),
-            literals: vec![b"abc".to_vec()],
+            line: line.into(),
+            literals: vec![Literal::new(line.len() - 1, *b"abc")],
         });
         let bytes = value.encode();
         assert_eq!(bytes, b"* 1 FETCH (X \"{3}\" Y {3}\r\nabc)\r\n");
         assert_eq!(decode(&bytes).unwrap().value, value);
+    }
+
+    /// Found by the `imap_response` fuzz target: markers inside an unterminated
+    /// quoted string still announce literals, because only line ends decide.
+    #[test]
+    fn can_round_trip_markers_inside_an_open_quote() {
+        let bytes = b"* 1\"F{5}\r\nhelDY[ {5}\r\nhello)\r\n";
+        let value = decode(bytes).unwrap().value;
+        assert_eq!(
+            value,
+            Response::Untagged(Untagged::Data {
+                line: "1\"F{5}[ {5})".into(),
+                literals: vec![Literal::new(6, *b"helDY"), Literal::new(11, *b"hello")],
+            })
+        );
+        assert_eq!(value.encode(), bytes);
+    }
+
+    #[test]
+    fn can_keep_literal_positions_after_invalid_utf8() {
+        // Each invalid byte becomes a 3-byte U+FFFD in the line; positions follow.
+        let bytes = b"* 1 \xff{2}\r\nhi \xfe{1}\r\nx\r\n";
+        let value = decode(bytes).unwrap().value;
+        let Response::Untagged(Untagged::Data { line, literals }) = &value else {
+            panic!("{value:?}");
+        };
+        assert_eq!(line, "1 \u{fffd}{2} \u{fffd}{1}");
+        assert_eq!(literals[0].after_marker, 8);
+        assert_eq!(literals[1].after_marker, line.len());
+        assert_eq!(decode(&value.encode()).unwrap().value, value);
+    }
+
+    #[test]
+    fn can_encode_a_literal_whose_position_does_not_fit() {
+        let value = Response::Untagged(Untagged::Data {
+            line: "1 FETCH (BODY[] {3})".into(),
+            literals: vec![Literal::new(4, *b"abc")],
+        });
+        assert_eq!(value.encode(), b"* 1 FETCH (BODY[] {3}) {3}\r\nabc\r\n");
     }
 
     #[test]
@@ -949,8 +1045,8 @@ mod tests {
                     1 => format!("{{{}+}}", literal.len()),
                     _ => format!("~{{{}}}", literal.len()),
                 });
+                literals.push(Literal::new(line.len(), literal));
                 line.push_str(&tail);
-                literals.push(literal);
             }
             Untagged::Data { line, literals }
         })

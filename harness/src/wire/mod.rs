@@ -72,6 +72,12 @@ pub enum Deviation {
         /// Where the line starts.
         offset: usize,
     },
+    /// IMAP: a literal in a tagged response, whose grammar allows none. It is framed,
+    /// so the stream stays in step, but its contents are dropped.
+    UnexpectedLiteral {
+        /// Where its `{n}` marker starts.
+        offset: usize,
+    },
 }
 
 impl Deviation {
@@ -82,7 +88,8 @@ impl Deviation {
             | Deviation::BareCr { offset }
             | Deviation::Nul { offset }
             | Deviation::CodeMismatch { offset, .. }
-            | Deviation::InvalidUtf8 { offset } => *offset,
+            | Deviation::InvalidUtf8 { offset }
+            | Deviation::UnexpectedLiteral { offset } => *offset,
         }
     }
 }
@@ -104,6 +111,10 @@ impl fmt::Display for Deviation {
             Deviation::InvalidUtf8 { offset } => {
                 write!(f, "invalid UTF-8 in the line at byte {offset}")
             }
+            Deviation::UnexpectedLiteral { offset } => write!(
+                f,
+                "literal in a tagged response at byte {offset} (the grammar allows none; its contents are dropped)"
+            ),
         }
     }
 }
