@@ -396,6 +396,10 @@ fn event_of(e: SessionError, step: usize) -> Event {
         },
         SessionError::Timeout { .. } => Event::Silent { step },
         SessionError::Handshake(error) => Event::TlsFailed { step, error },
+        SessionError::HandshakeAlert(alert) => Event::TlsFailed {
+            step,
+            error: format!("received fatal alert: {alert}"),
+        },
         SessionError::Closed { .. } | SessionError::Io(_) | SessionError::Connect { .. } => {
             Event::Closed { step }
         }

@@ -76,6 +76,10 @@ pub enum SessionError {
     /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
+    /// The server answered the TLS handshake with a fatal alert (its name): a TLS
+    /// stack is there and refused, unlike a connection that closed or broke.
+    #[error("TLS handshake failed: received fatal alert: {0}")]
+    HandshakeAlert(String),
     /// A socket error other than the above.
     #[error("I/O error: {0}")]
     Io(io::Error),
@@ -370,7 +374,15 @@ impl Connection {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 self.transcript.note(format!("TLS handshake failed: {e}"));
-                return Err(SessionError::Handshake(e.to_string()));
+                let alert = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+                return Err(match alert {
+                    Some(rustls::Error::AlertReceived(alert)) => {
+                        SessionError::HandshakeAlert(format!("{alert:?}"))
+                    }
+                    _ => SessionError::Handshake(e.to_string()),
+                });
             }
             Err(_) => {
                 let err = self.timeout_error("the TLS handshake");

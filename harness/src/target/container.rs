@@ -6,7 +6,7 @@
 use super::{Credentials, Endpoint, TlsMode};
 use crate::containers::docker::{self, DockerError, ImageInfo};
 use crate::containers::{image_name, IMAGE_TAG};
-use crate::session::{read_answer, Connection, SessionOptions, Transcript, Want};
+use crate::session::{read_answer, Connection, SessionError, SessionOptions, Transcript, Want};
 use crate::target::Protocol;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -277,14 +277,19 @@ impl ContainerTarget {
     }
 }
 
-/// Connects once (with TLS on implicit-TLS ports) and reads the greeting.
+/// Connects once (with TLS on implicit-TLS ports) and reads the greeting. On an
+/// implicit-TLS port a fatal TLS alert in answer to the ClientHello counts as
+/// ready too: the server is up and answering, and a handshake it cannot complete
+/// is for the checks to judge, not a reason to judge nothing (OpenSMTPD 6.8 with
+/// OpenSSL 3 answers every handshake so). A closed or reset connection does not
+/// count: that is what a port looks like before the server listens.
 async fn greet(endpoint: &Endpoint) -> Result<(), String> {
     let options = SessionOptions {
         timeout: Duration::from_secs(5),
         ..SessionOptions::default()
     };
     let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
-    let mut conn = Connection::connect(
+    let mut conn = match Connection::connect(
         &endpoint.host,
         endpoint.port,
         implicit,
@@ -292,7 +297,11 @@ async fn greet(endpoint: &Endpoint) -> Result<(), String> {
         Transcript::new(),
     )
     .await
-    .map_err(|(e, _)| e.to_string())?;
+    {
+        Ok(conn) => conn,
+        Err((SessionError::HandshakeAlert(_), _)) if implicit => return Ok(()),
+        Err((e, _)) => return Err(e.to_string()),
+    };
     let want = match endpoint.protocol() {
         Protocol::Smtp => Want::SmtpReply,
         Protocol::Imap => Want::ImapNext,
@@ -304,5 +313,47 @@ async fn greet(endpoint: &Endpoint) -> Result<(), String> {
     match answer.status.as_str() {
         "220" | "OK" | "+OK" | "PREAUTH" => Ok(()),
         _ => Err(format!("greeted with {}", answer.summary())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::Scheme;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A loopback implicit-TLS endpoint whose server does `answer` to each
+    /// connection's first bytes.
+    async fn smtps_endpoint(answer: &'static [u8]) -> Endpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut hello = [0u8; 1024];
+                let _ = tcp.read(&mut hello).await;
+                let _ = tcp.write_all(answer).await;
+            }
+        });
+        Endpoint {
+            scheme: "smtps".parse::<Scheme>().unwrap(),
+            host: "127.0.0.1".into(),
+            port,
+            credentials: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tls_alert_on_an_implicit_tls_port_counts_as_ready() {
+        // A fatal internal_error alert, as OpenSMTPD 6.8 sends when it cannot sign.
+        let endpoint = smtps_endpoint(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]).await;
+        assert_eq!(greet(&endpoint).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn rejects_a_port_that_closes_without_a_tls_answer() {
+        let endpoint = smtps_endpoint(b"").await;
+        let not_ready = greet(&endpoint).await.unwrap_err();
+        assert!(not_ready.contains("TLS handshake failed"), "{not_ready}");
     }
 }
