@@ -425,6 +425,11 @@ impl Response {
                     out.push(b' ');
                     push_text(&mut out, atom);
                 }
+                // A last atom like `{0}` would announce a literal; the decoder
+                // drops the trailing space that prevents it.
+                if literal_marker(&out).is_some() {
+                    out.push(b' ');
+                }
             }
             Response::Untagged(Untagged::Data { line, literals }) => {
                 out.extend(b"* ");
@@ -819,7 +824,10 @@ mod tests {
     fn can_decode_literal_in_tagged_and_status() {
         let d = decode(b"a1 OK {3}\r\nabc done\r\n").unwrap();
         assert_eq!(d.consumed, 21);
-        assert_eq!(d.deviations, vec![Deviation::UnexpectedLiteral { offset: 6 }]);
+        assert_eq!(
+            d.deviations,
+            vec![Deviation::UnexpectedLiteral { offset: 6 }]
+        );
         assert_eq!(
             d.value,
             Response::Tagged {
@@ -878,6 +886,19 @@ mod tests {
         assert_eq!(line, "1 \u{fffd}{2} \u{fffd}{1}");
         assert_eq!(literals[0].after_marker, 8);
         assert_eq!(literals[1].after_marker, line.len());
+        assert_eq!(decode(&value.encode()).unwrap().value, value);
+    }
+
+    /// Found by the `imap_response` fuzz target: the decoder drops trailing spaces
+    /// between atoms, which here were all that kept `{0}` from being a marker.
+    #[test]
+    fn can_round_trip_a_capability_atom_that_looks_like_a_marker() {
+        let value = decode(b"* CAPABILITY IMAP4rev1 {0}  \r\n").unwrap().value;
+        assert_eq!(
+            value,
+            Response::Untagged(Untagged::Capability(vec!["IMAP4rev1".into(), "{0}".into()]))
+        );
+        assert_eq!(value.encode(), b"* CAPABILITY IMAP4rev1 {0} \r\n");
         assert_eq!(decode(&value.encode()).unwrap().value, value);
     }
 
