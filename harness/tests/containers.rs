@@ -106,3 +106,13 @@ async fn postfix_matches_its_expectation_matrix() {
 async fn dovecot_matches_its_expectation_matrix() {
     judge("dovecot").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn courier_matches_its_expectation_matrix() {
+    judge("courier").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cyrus_matches_its_expectation_matrix() {
+    judge("cyrus").await;
+}
