@@ -215,3 +215,13 @@ async fn opensmtpd_matches_its_expectation_matrix() {
     };
     judge_with("opensmtpd", options).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn courier_matches_its_expectation_matrix() {
+    judge("courier").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cyrus_matches_its_expectation_matrix() {
+    judge("cyrus").await;
+}

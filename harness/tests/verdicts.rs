@@ -4,7 +4,7 @@
 use mailtls::checks::{Catalogue, CheckContext};
 use mailtls::report::model::{CheckResult, Outcome};
 use mailtls::session::SessionOptions;
-use mailtls::target::{Endpoint, Scheme};
+use mailtls::target::{Credentials, Endpoint, Scheme};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -245,6 +245,38 @@ async fn plaintext_auth_on_pop3_with_throwaway_credentials_judges_only_what_it_c
     )
     .await;
     assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
+}
+
+#[tokio::test]
+async fn plaintext_auth_on_pop3_fails_when_the_password_was_accepted_but_the_login_delayed() {
+    // Cyrus with Debian's `popminpoll: 1`: the second login within a minute is
+    // refused after the password was checked, which is no refusal for lack of TLS.
+    let login_delay = fake("+OK fake POP3\r\n", |line| {
+        Some(if line.starts_with("USER") {
+            "+OK\r\n"
+        } else {
+            "-ERR [LOGIN-DELAY] Logins must be at least 1 minute apart\r\n"
+        })
+    })
+    .await;
+    let result = run_check_on(
+        "pop3.auth.plaintext-rejected-before-tls",
+        Scheme::Pop3,
+        login_delay,
+        |ctx| {
+            ctx.credentials = Some(Credentials {
+                user: "alice".into(),
+                password: "secret".into(),
+            })
+        },
+    )
+    .await;
+    assert_eq!(result.status, Outcome::Fail, "{}", result.detail);
+    assert!(
+        result.detail.contains("only for [LOGIN-DELAY]"),
+        "{}",
+        result.detail
+    );
 }
 
 /// An SMTP peer that takes a message and answers its end of data the way a

@@ -215,6 +215,17 @@ async fn imap(dialog: &mut Dialog, user: &str, password: &str) -> Result<Verdict
     })
 }
 
+/// The RFC 2449 §8.1 response code of a `-ERR` to PASS that is sent after the
+/// credentials were accepted: `[IN-USE]` (the maildrop is locked) or
+/// `[LOGIN-DELAY]` (the user logged in too recently; Cyrus's `popminpoll`). Such
+/// a refusal says nothing about TLS: the password was checked in cleartext.
+fn accepted_but_refused(text: &str) -> Option<&'static str> {
+    let upper = text.trim_start().to_ascii_uppercase();
+    ["[IN-USE]", "[LOGIN-DELAY]"]
+        .into_iter()
+        .find(|code| upper.starts_with(code))
+}
+
 /// An IMAP quoted string (RFC 9051 §4.3).
 fn quoted(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
@@ -249,8 +260,16 @@ async fn pop3(
     ]
     .iter()
     .any(|word| pass.text.to_ascii_uppercase().contains(word));
+    let accepted_code = accepted_but_refused(&pass.text);
     Ok(match (pass.status.as_str(), real, says_tls) {
         ("+OK", ..) => Verdict::new(Outcome::Fail, format!("USER/PASS succeeded before TLS: `{summary}`")),
+        ("-ERR", ..) if accepted_code.is_some() => Verdict::new(
+            Outcome::Fail,
+            format!(
+                "the server accepted the password before TLS and refused the login only for {}: `{summary}`",
+                accepted_code.unwrap_or_default()
+            ),
+        ),
         ("-ERR", true, _) => Verdict::new(
             Outcome::Pass,
             format!("USER/PASS with the configured credentials was refused before TLS: `{summary}`"),
@@ -267,4 +286,33 @@ async fn pop3(
         ),
         _ => Verdict::new(Outcome::Fail, format!("unexpected answer to PASS before TLS: `{summary}`")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_but_refused;
+
+    #[test]
+    fn login_delay_and_in_use_mean_the_password_was_accepted() {
+        assert_eq!(
+            accepted_but_refused("[LOGIN-DELAY] Logins must be at least 1 minute apart"),
+            Some("[LOGIN-DELAY]")
+        );
+        assert_eq!(
+            accepted_but_refused("[in-use] Mailbox locked"),
+            Some("[IN-USE]")
+        );
+    }
+
+    #[test]
+    fn rejects_other_refusals_as_accepted() {
+        for text in [
+            "[AUTH] Plaintext authentication disallowed",
+            "[SYS/TEMP] try later",
+            "invalid login [LOGIN-DELAY]",
+            "",
+        ] {
+            assert_eq!(accepted_but_refused(text), None, "{text}");
+        }
+    }
 }
