@@ -375,3 +375,39 @@ async fn injection_passes_when_the_server_feeds_the_pipelined_bytes_to_tls_and_h
         result.detail
     );
 }
+
+/// A bare `-ERR` to the configured credentials before TLS passes only once they
+/// are shown to work inside TLS; a server that cannot show it (here: STLS refused
+/// on the second connection) leaves the check unjudged rather than passed, since a
+/// wrong --password is refused just the same.
+#[tokio::test]
+async fn plaintext_auth_on_pop3_confirms_a_bare_refusal_inside_tls() {
+    let bare_refusal = fake("+OK fake POP3\r\n", |line| {
+        Some(if line.starts_with("USER") {
+            "+OK\r\n"
+        } else if line.starts_with("STLS") {
+            "-ERR not now\r\n"
+        } else {
+            "-ERR [AUTH] Authentication failed.\r\n"
+        })
+    })
+    .await;
+    let result = run_check_on(
+        "pop3.auth.plaintext-rejected-before-tls",
+        Scheme::Pop3,
+        bare_refusal,
+        |ctx| {
+            ctx.credentials = Some(Credentials {
+                user: "alice".into(),
+                password: "secret".into(),
+            })
+        },
+    )
+    .await;
+    assert_eq!(result.status, Outcome::Error, "{}", result.detail);
+    assert!(
+        result.detail.contains("could not confirm the credentials inside TLS"),
+        "{}",
+        result.detail
+    );
+}

@@ -82,13 +82,23 @@ impl NativeCheck for PlaintextAuthRejected {
             } else {
                 "trying throwaway credentials before TLS (no --user/--password given)"
             });
-            let verdict = match ctx.endpoint.protocol() {
-                Protocol::Smtp => smtp(&mut dialog, ctx, user, password).await,
-                Protocol::Imap => imap(&mut dialog, user, password).await,
-                Protocol::Pop3 => pop3(&mut dialog, user, password, real).await,
+            let (verdict, confirm) = match ctx.endpoint.protocol() {
+                Protocol::Smtp => (smtp(&mut dialog, ctx, user, password).await, false),
+                Protocol::Imap => (imap(&mut dialog, user, password).await, false),
+                Protocol::Pop3 => match pop3(&mut dialog, user, password, real).await {
+                    Ok((verdict, confirm)) => (Ok(verdict), confirm),
+                    Err(e) => (Err(e), false),
+                },
             };
             let verdict = verdict.unwrap_or_else(session_verdict);
-            (verdict, dialog.into_transcript())
+            let mut transcript = dialog.into_transcript();
+            if confirm {
+                let (confirmed, confirmation) =
+                    pop3_login_inside_tls(ctx, transcript.sibling()).await;
+                transcript.append(&confirmation);
+                return (confirmed.unwrap_or(verdict), transcript);
+            }
+            (verdict, transcript)
         })
     }
 }
@@ -236,15 +246,16 @@ async fn pop3(
     user: &str,
     password: &str,
     real: bool,
-) -> Result<Verdict, SessionError> {
+) -> Result<(Verdict, bool), SessionError> {
     let single = Want::Pop3 { multi_line: false };
     let user_answer = dialog.ask(&format!("USER {user}"), &single).await?;
     if user_answer.status == "-ERR" {
         let _ = dialog.send("QUIT").await;
-        return Ok(Verdict::new(
+        let verdict = Verdict::new(
             Outcome::Pass,
             format!("USER was refused before TLS: `{}`", user_answer.summary()),
-        ));
+        );
+        return Ok((verdict, false));
     }
     let pass = dialog.ask(&format!("PASS {password}"), &single).await?;
     let _ = dialog.send("QUIT").await;
@@ -261,7 +272,10 @@ async fn pop3(
     .iter()
     .any(|word| pass.text.to_ascii_uppercase().contains(word));
     let accepted_code = accepted_but_refused(&pass.text);
-    Ok(match (pass.status.as_str(), real, says_tls) {
+    // A bare -ERR to the real credentials passes only once they are shown to work
+    // inside TLS: a wrong --password or a failing backend refuses them too.
+    let confirm = pass.status == "-ERR" && real && !says_tls && accepted_code.is_none();
+    let verdict = match (pass.status.as_str(), real, says_tls) {
         ("+OK", ..) => Verdict::new(Outcome::Fail, format!("USER/PASS succeeded before TLS: `{summary}`")),
         ("-ERR", ..) if accepted_code.is_some() => Verdict::new(
             Outcome::Fail,
@@ -285,7 +299,66 @@ async fn pop3(
             ),
         ),
         _ => Verdict::new(Outcome::Fail, format!("unexpected answer to PASS before TLS: `{summary}`")),
-    })
+    };
+    Ok((verdict, confirm))
+}
+
+/// Logs in with the configured credentials inside TLS (STLS first on a STARTTLS
+/// port). `None` when they work, so the refusal before TLS stands; otherwise the
+/// `error` that replaces the pass: the refusal cannot be told from bad credentials.
+async fn pop3_login_inside_tls(
+    ctx: &CheckContext,
+    transcript: Transcript,
+) -> (Option<Verdict>, Transcript) {
+    let Some(credentials) = &ctx.credentials else {
+        return (None, transcript);
+    };
+    let mut dialog = match Dialog::open(ctx, transcript).await {
+        Ok(dialog) => dialog,
+        Err((verdict, transcript)) => return (Some(verdict), transcript),
+    };
+    dialog.note("confirming the configured credentials inside TLS");
+    let single = Want::Pop3 { multi_line: false };
+    let login = async {
+        if ctx.endpoint.scheme.tls_mode() != crate::target::TlsMode::Implicit {
+            let go = dialog.ask("STLS", &single).await?;
+            if go.status != "+OK" {
+                return Ok(Some(Verdict::new(
+                    Outcome::Error,
+                    format!(
+                        "could not confirm the credentials inside TLS: STLS was refused (`{}`)",
+                        go.summary()
+                    ),
+                )));
+            }
+            dialog.start_tls().await?;
+        }
+        let user = dialog
+            .ask(&format!("USER {}", credentials.user), &single)
+            .await?;
+        let pass = if user.status == "+OK" {
+            dialog
+                .ask(&format!("PASS {}", credentials.password), &single)
+                .await?
+        } else {
+            user
+        };
+        let _ = dialog.send("QUIT").await;
+        Ok(match pass.status.as_str() {
+            "+OK" => None,
+            _ => Some(Verdict::new(
+                Outcome::Error,
+                format!(
+                    "the configured credentials were refused inside TLS too (`{}`), so their refusal before TLS says nothing about TLS; check --user/--password",
+                    pass.summary()
+                ),
+            )),
+        })
+    };
+    let verdict = login
+        .await
+        .unwrap_or_else(|e: SessionError| Some(trouble(e, "a login inside TLS")));
+    (verdict, dialog.into_transcript())
 }
 
 #[cfg(test)]
