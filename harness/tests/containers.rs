@@ -202,7 +202,7 @@ async fn exim_matches_its_expectation_matrix() {
     judge("exim").await;
 }
 
-/// OpenSMTPD 6.8 listens with a backlog of 5 (its compiled-in SMTPD_BACKLOG): a
+/// OpenSMTPD (7.6 still) listens with a backlog of 5 (its compiled-in SMTPD_BACKLOG): a
 /// burst of connects beyond that has its SYNs dropped and retried after 1 s, 3 s,
 /// 7 s, so with the default 8 connections per endpoint a greeting now and then
 /// comes after the 5 s deadline and its check is an `error`. Two per endpoint
