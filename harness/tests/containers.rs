@@ -187,6 +187,57 @@ async fn ctrl_c_removes_the_containers_of_the_run() {
     );
 }
 
+/// Cyrus as Debian ships it takes USER/PASS before TLS. With a wrong password it
+/// answers a bare `-ERR [AUTH] Invalid login`, which used to read as a refusal
+/// for lack of TLS (pass); the check now tries the credentials inside TLS, finds
+/// them refused there too, and cannot judge (error), which is the truth.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_refused_before_tls_is_an_error_not_a_pass() {
+    use mailtls::checks::CheckContext;
+    use mailtls::report::model::Outcome;
+    use mailtls::target::container::ContainerTarget;
+    use mailtls::target::{Credentials, Scheme};
+    if image_for("cyrus").await.is_none() {
+        return;
+    }
+    let spec = ContainerSpec {
+        name: "cyrus".into(),
+        profile: "default".into(),
+    };
+    let target = ContainerTarget::start(&spec).await.expect("cyrus starts");
+    let endpoint = target
+        .endpoints
+        .iter()
+        .find(|e| e.scheme == Scheme::Pop3)
+        .expect("a pop3 endpoint")
+        .clone();
+    let catalogue = Catalogue::builtin().expect("catalogue");
+    let check = catalogue
+        .checks()
+        .iter()
+        .find(|c| c.meta().id == "pop3.auth.plaintext-rejected-before-tls")
+        .expect("the check");
+    let mut ctx = CheckContext::new(endpoint);
+    ctx.credentials = Some(Credentials {
+        user: "alice".into(),
+        password: "not-alices-password".into(),
+    });
+    let wrong = check.run(&ctx).await;
+    ctx.credentials = Some(Credentials {
+        user: "alice".into(),
+        password: "mailtls-alice-password".into(),
+    });
+    let right = check.run(&ctx).await;
+    target.shutdown().await;
+    assert_eq!(wrong.status, Outcome::Error, "{}", wrong.detail);
+    assert!(
+        wrong.detail.contains("refused inside TLS too"),
+        "{}",
+        wrong.detail
+    );
+    assert_eq!(right.status, Outcome::Fail, "{}", right.detail);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postfix_matches_its_expectation_matrix() {
     judge("postfix").await;
