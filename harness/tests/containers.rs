@@ -85,10 +85,17 @@ async fn judge(name: &str) {
 }
 
 /// Like [`judge`], with run options of the server's own.
+///
+/// One server is judged at a time: with two servers' TLS scans at once on a
+/// 2-core machine, Dovecot's weak profile now and then answered no ClientHello on
+/// one implicit-TLS port within the deadline (every `tls.*` check there `error`),
+/// and a matrix of `error`s says nothing about the server.
 async fn judge_with(name: &str, options: RunOptions) {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let Some(recipe) = image_for(name).await else {
         return;
     };
+    let _turn = ONE_AT_A_TIME.lock().await;
     let catalogue = Catalogue::builtin().expect("catalogue").sorted();
     for profile in &recipe.profiles {
         let spec = TargetSpec::Container(ContainerSpec {
