@@ -406,7 +406,9 @@ async fn plaintext_auth_on_pop3_confirms_a_bare_refusal_inside_tls() {
     .await;
     assert_eq!(result.status, Outcome::Error, "{}", result.detail);
     assert!(
-        result.detail.contains("could not confirm the credentials inside TLS"),
+        result
+            .detail
+            .contains("could not confirm the credentials inside TLS"),
         "{}",
         result.detail
     );
