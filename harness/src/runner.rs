@@ -180,8 +180,14 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                     prepared
                         .from_container
                         .push((prepared.targets.len(), prepared.containers.len()));
+                    // The image's test user is a default, like its recipient:
+                    // --user/--password given on the command line win.
+                    let mut endpoint = endpoint.clone();
+                    if options.credentials.is_some() {
+                        endpoint.credentials = None;
+                    }
                     let mut ctx = context(
-                        endpoint.clone(),
+                        endpoint,
                         options,
                         Some(&container.rcpt),
                         anchor.clone(),
@@ -190,7 +196,7 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                         .server_name
                         .get_or_insert_with(|| container.image.hostname.clone());
                     prepared.targets.push(PreparedTarget {
-                        label: format!("{}:{}", container.label(), endpoint.scheme),
+                        label: format!("{}:{}", container.label(), ctx.endpoint.scheme),
                         ctx,
                         closed: None,
                     });
