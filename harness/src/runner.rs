@@ -186,12 +186,7 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                     if options.credentials.is_some() {
                         endpoint.credentials = None;
                     }
-                    let mut ctx = context(
-                        endpoint,
-                        options,
-                        Some(&container.rcpt),
-                        anchor.clone(),
-                    );
+                    let mut ctx = context(endpoint, options, Some(&container.rcpt), anchor.clone());
                     ctx.session
                         .server_name
                         .get_or_insert_with(|| container.image.hostname.clone());
