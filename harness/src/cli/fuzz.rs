@@ -160,6 +160,7 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
         },
         minimize_budget: args.minimize_budget,
         status_line: !args.quiet && status_line_wanted(),
+        ..CampaignOptions::default()
     };
     if !args.quiet {
         eprintln!(

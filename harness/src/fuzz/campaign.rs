@@ -53,8 +53,6 @@ const MAX_CANDIDATES: usize = 64;
 pub const LAG: Duration = Duration::from_secs(2);
 /// How long a replay waits, after the session, for the monitor to report.
 const GRACE: Duration = Duration::from_millis(1000);
-/// Most sessions replayed alone to explain one monitor event.
-const MAX_MONITOR_REPLAYS: usize = 32;
 /// Most sessions kept in a finding's window.
 const MAX_WINDOW: usize = 64;
 /// Most minimization runs of a finding a monitor saw (each waits for the log).
@@ -112,6 +110,9 @@ pub struct CampaignOptions {
     pub minimize_budget: usize,
     /// Draw the live status line on stderr.
     pub status_line: bool,
+    /// Most sessions of its window replayed alone to explain one monitor event
+    /// (each waits up to a second for the log).
+    pub monitor_replays: usize,
 }
 
 impl Default for CampaignOptions {
@@ -130,6 +131,7 @@ impl Default for CampaignOptions {
             },
             minimize_budget: 400,
             status_line: false,
+            monitor_replays: 32,
         }
     }
 }
@@ -598,7 +600,7 @@ impl Campaign {
                 signature: signature.clone(),
             };
             let mut culprit = None;
-            for flight in window.iter().take(MAX_MONITOR_REPLAYS) {
+            for flight in window.iter().take(self.options.monitor_replays) {
                 if self
                     .replay_watched(&flight.case, flight.scheme, &signature)
                     .await
@@ -608,7 +610,7 @@ impl Campaign {
                 }
             }
             let cases: Vec<Case> = window.iter().map(|f| f.case.clone()).collect();
-            let tried = window.len().min(MAX_MONITOR_REPLAYS);
+            let tried = window.len().min(self.options.monitor_replays);
             let (flight, attribution, minimize) = match culprit {
                 Some(flight) => (
                     Some(flight),

@@ -133,7 +133,6 @@ pub struct ContainerMonitor {
     docker: Docker,
     id: String,
     raw: mpsc::Receiver<Raw>,
-    sender: mpsc::Sender<Raw>,
     pending: Vec<Raw>,
     tail: Arc<Mutex<Tail>>,
     exit_seen: bool,
@@ -158,13 +157,12 @@ impl ContainerMonitor {
                 tail.clone(),
                 sender.clone(),
             )),
-            tokio::spawn(watch_state(docker.clone(), id.to_string(), sender.clone())),
+            tokio::spawn(watch_state(docker.clone(), id.to_string(), sender)),
         ];
         ContainerMonitor {
             docker,
             id: id.to_string(),
             raw,
-            sender,
             pending: Vec::new(),
             tail,
             exit_seen: false,
@@ -280,9 +278,6 @@ impl Drop for ContainerMonitor {
         for task in &self.tasks {
             task.abort();
         }
-        // Keep the sender alive until here so that the channel never reports
-        // closed while the monitor exists.
-        let _ = &self.sender;
     }
 }
 
