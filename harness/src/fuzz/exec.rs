@@ -469,7 +469,8 @@ fn pending_chunk(sent: &[u8]) -> usize {
 /// The n of a `BDAT n [LAST]` line (the verb in any case).
 fn chunk_size(line: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(line).ok()?;
-    let mut words = text.split(' ');
+    // Servers split on any run of blanks (Postfix takes `BDAT  5`).
+    let mut words = text.split_ascii_whitespace();
     if !words.next()?.eq_ignore_ascii_case("BDAT") {
         return None;
     }
@@ -523,6 +524,7 @@ mod tests {
         assert_eq!(pending_chunk(b"bdat 3 LAST\r\nabc"), 0);
         assert_eq!(pending_chunk(b"BDAT 3\r\nabcNOOP\r\n"), 0);
         assert_eq!(pending_chunk(b"BDAT 4294967296\r\n"), 4_294_967_296);
+        assert_eq!(pending_chunk(b"BDAT  4294967296\r\n"), 4_294_967_296);
         assert_eq!(pending_chunk(b"BDAT x\r\nNOOP\r\n"), 0);
         assert_eq!(pending_chunk(b"EHLO x\r\n"), 0);
         // The chunk may contain what looks like another BDAT.
