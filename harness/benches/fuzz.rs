@@ -4,12 +4,17 @@
 //! - plaintext sessions (greeting, EHLO, NOOP, MAIL, RSET, QUIT — no TLS),
 //! - TLS sessions (greeting, EHLO, STARTTLS + handshake, EHLO, AUTH, QUIT),
 //! - the campaign's own mix (generated and mutated sessions over SMTP, IMAP and
-//!   POP3, about 85% of them with STARTTLS), oracles and queue included.
+//!   POP3, about 85% of them with STARTTLS), oracles and queue included;
+//! - the same mix for 30 s against `container:postfix` and `container:dovecot`
+//!   (every endpoint, profile `weak`, the monitor watching), when a Docker engine
+//!   answers and the images are built (skipped with a line otherwise).
 //!
-//! The fixed sessions at 16 in flight, the campaign at its default (64). A benchmark,
-//! not a timed test: it asserts only that the clean server yields no findings.
+//! The fixed sessions at 16 in flight, the campaigns at their default (64). A
+//! benchmark, not a timed test: it asserts only that the clean servers yield no
+//! findings.
 
-use mailtls::fuzz::campaign::{Campaign, CampaignOptions};
+use mailtls::containers::docker;
+use mailtls::fuzz::campaign::{Campaign, CampaignOptions, CampaignSummary};
 use mailtls::fuzz::exec::{execute, Event};
 use mailtls::fuzz::{Case, FuzzTarget, Step};
 use mailtls::server::Flaws;
@@ -94,18 +99,56 @@ fn main() {
             .run(std::future::pending())
             .await
             .expect("run");
-        assert!(
-            summary.new_findings.is_empty(),
-            "{:?}",
-            summary.new_findings
-        );
-        println!(
-            "{:<44} {:>6} sessions in {:>6.2} s = {:>7.0} sessions/s ({} states)",
-            "campaign mix (SMTP, IMAP, POP3; ~85% TLS)",
-            summary.sessions,
-            summary.elapsed_s,
-            summary.sessions_per_s,
-            summary.states
-        );
+        print_campaign("campaign mix (SMTP, IMAP, POP3; ~85% TLS)", &summary);
+
+        for name in ["postfix", "dovecot"] {
+            containers(name).await;
+        }
     });
+}
+
+fn print_campaign(name: &str, summary: &CampaignSummary) {
+    assert!(
+        summary.new_findings.is_empty(),
+        "{name}: {:?}",
+        summary.new_findings
+    );
+    let tls = summary.phases.get("tls").copied().unwrap_or(0)
+        + summary.phases.get("logged-in").copied().unwrap_or(0);
+    println!(
+        "{name:<44} {:>6} sessions in {:>6.2} s = {:>7.0} sessions/s ({} states, {}% in TLS)",
+        summary.sessions,
+        summary.elapsed_s,
+        summary.sessions_per_s,
+        summary.states,
+        tls * 100 / summary.sessions.max(1)
+    );
+}
+
+/// The campaign mix for 30 s against `container:NAME` (profile `weak`).
+async fn containers(name: &str) {
+    let label = format!("campaign mix, container:{name}:weak");
+    let engine = match docker::engine().await {
+        Ok(engine) => engine,
+        Err(e) => return println!("{label:<44} skipped: {e}"),
+    };
+    if let Err(e) = docker::image_info(&engine, name).await {
+        return println!("{label:<44} skipped: {e}");
+    }
+    let text = format!("container:{name}");
+    let spec = TargetSpec::parse(&text).expect("spec");
+    let target = FuzzTarget::start(&spec, &text).await.expect("container");
+    let corpus = tempfile::tempdir().expect("tempdir");
+    let options = CampaignOptions {
+        duration: Duration::from_secs(30),
+        corpus: corpus.path().to_path_buf(),
+        seed: 1,
+        ..CampaignOptions::default()
+    };
+    let summary = Campaign::new(target, options)
+        .expect("campaign")
+        .run(std::future::pending())
+        .await
+        .expect("run");
+    print_campaign(&label, &summary);
 }

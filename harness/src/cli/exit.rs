@@ -111,7 +111,19 @@ fn target_exit_code(e: &crate::fuzz::target::FuzzTargetError) -> u8 {
     use crate::fuzz::target::FuzzTargetError;
     match e {
         FuzzTargetError::NotLoopback(_) | FuzzTargetError::Unsupported(_) => USAGE,
-        FuzzTargetError::Server(_) | FuzzTargetError::Gone(..) => UNREACHABLE,
+        FuzzTargetError::Container(e)
+            if matches!(
+                **e,
+                crate::target::container::ContainerError::UnknownProfile { .. }
+            ) =>
+        {
+            USAGE
+        }
+        FuzzTargetError::Server(_)
+        | FuzzTargetError::Gone(..)
+        | FuzzTargetError::Container(_)
+        | FuzzTargetError::Tuning(..)
+        | FuzzTargetError::Docker(_) => UNREACHABLE,
     }
 }
 

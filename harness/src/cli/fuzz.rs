@@ -23,8 +23,11 @@ pub struct FuzzArgs {
     /// `replay FILE` runs a saved finding again.
     #[command(subcommand)]
     pub action: Option<FuzzAction>,
-    /// What to fuzz: a loopback URL (smtp://127.0.0.1:2525, ...) or
-    /// embedded[:flaws=a,b] (the default: the reference server, restarted after crashes).
+    /// What to fuzz: embedded[:flaws=a,b] (the default: the reference server,
+    /// restarted after crashes), container:NAME[:PROFILE] (a real server in a
+    /// container, every endpoint with its test user, its log and state watched for
+    /// crashes, started anew when it stops; profile `weak` unless given) or a
+    /// loopback URL (smtp://127.0.0.1:2525, ...).
     #[arg(value_name = "TARGET")]
     pub target: Option<String>,
     /// How long to run: 500ms, 60s, 10m, 8h.
@@ -127,9 +130,21 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
             password,
         });
     }
+    // Ctrl-C is caught from here on: a container being started is then removed,
+    // not left behind.
+    let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = interrupt.send(true);
+        }
+    });
     let target = FuzzTarget::start(&spec, &text)
         .await
         .map_err(crate::fuzz::campaign::FuzzError::from)?;
+    if *interrupted.borrow() {
+        target.shutdown().await;
+        return Ok(exit::OK);
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     let options = CampaignOptions {
         duration: args.duration,
@@ -145,6 +160,7 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
         },
         minimize_budget: args.minimize_budget,
         status_line: !args.quiet && status_line_wanted(),
+        ..CampaignOptions::default()
     };
     if !args.quiet {
         eprintln!(
@@ -156,8 +172,9 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
         );
     }
     let campaign = Campaign::new(target, options)?;
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let mut interrupted = interrupted;
+    let ctrl_c = async move {
+        let _ = interrupted.wait_for(|stop| *stop).await;
     };
     let summary = campaign.run(ctrl_c).await?;
     if !args.quiet {
@@ -170,6 +187,14 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
             summary.queue,
             summary.restarts
         );
+        if !summary.phases.is_empty() {
+            let phases: Vec<String> = summary
+                .phases
+                .iter()
+                .map(|(phase, n)| format!("{n} {phase}"))
+                .collect();
+            println!("sessions ended: {}", phases.join(", "));
+        }
         println!(
             "{} new finding(s), {} in the corpus",
             summary.new_findings.len(),

@@ -5,6 +5,16 @@
 //! alone: only those that bring the server down again are findings (a crash kills
 //! every session in flight, not only the one that caused it).
 //!
+//! A target with a monitor (a container) also reports crashes its sockets do not
+//! show — a child killed by a signal and restarted by the server's master, the
+//! container's exit. Such an event names no session, so it is attributed by
+//! time: every session in flight within [`LAG`] before the monitor saw it is a
+//! candidate, and each is replayed alone (abnormal endings and the nearest
+//! first) while the monitor watches for the same signature. The one that brings
+//! it back is the finding, minimized the same way; when none does, the finding
+//! is saved anyway, marked unconfirmed, with the nearest session as its case and
+//! all of them in its window: the attribution is then only approximate.
+//!
 //! Everything of value is on disk as soon as it exists (queue entries, findings,
 //! the stats file every second), so stopping at any moment — Ctrl-C included —
 //! loses nothing, and `--corpus DIR` resumes. Memory stays flat: the queue and the
@@ -16,7 +26,7 @@ use super::finding::{self, Finding, FindingError, Store};
 use super::grammar;
 use super::minimize::minimize;
 use super::mutate::mutate;
-use super::oracle::{judge, Kind, Verdict};
+use super::oracle::{judge, Kind, MonitorEvent, Verdict};
 use super::target::{FuzzTarget, FuzzTargetError};
 use crate::session::SessionOptions;
 use crate::target::{Endpoint, Protocol, Scheme};
@@ -24,7 +34,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +48,17 @@ const MAX_QUEUE: usize = 2048;
 const MAX_STATES: usize = 1 << 20;
 /// Most sessions re-run alone after one crash.
 const MAX_CANDIDATES: usize = 64;
+/// How long before a monitor event a session may have ended and still be a
+/// candidate: the log is read, and the state polled, with a delay.
+pub const LAG: Duration = Duration::from_secs(2);
+/// How long a replay waits, after the session, for the monitor to report.
+const GRACE: Duration = Duration::from_millis(1000);
+/// Most sessions kept in a finding's window.
+const MAX_WINDOW: usize = 64;
+/// Most minimization runs of a finding a monitor saw (each waits for the log).
+const MONITOR_MINIMIZE_BUDGET: usize = 60;
+/// Most monitor events explained in one triage (replays may cause more).
+const MAX_EVENTS_PER_TRIAGE: usize = 16;
 
 /// Which share of the work this process does: shard `index` of `count` (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +110,9 @@ pub struct CampaignOptions {
     pub minimize_budget: usize,
     /// Draw the live status line on stderr.
     pub status_line: bool,
+    /// Most sessions of its window replayed alone to explain one monitor event
+    /// (each waits up to a second for the log).
+    pub monitor_replays: usize,
 }
 
 impl Default for CampaignOptions {
@@ -107,6 +131,7 @@ impl Default for CampaignOptions {
             },
             minimize_budget: 400,
             status_line: false,
+            monitor_replays: 32,
         }
     }
 }
@@ -137,6 +162,8 @@ pub struct CampaignSummary {
     pub new_findings: Vec<PathBuf>,
     /// Distinct server states seen (phase, command, answer status).
     pub states: usize,
+    /// Sessions by the phase they ended in: `pre-tls`, `tls`, `logged-in`.
+    pub phases: BTreeMap<String, u64>,
     /// Sessions in the queue (all protocols).
     pub queue: usize,
     /// Target restarts after crashes.
@@ -155,6 +182,25 @@ struct Done {
     event: Event,
     states: Vec<u64>,
     verdict: Option<Verdict>,
+    phase: &'static str,
+}
+
+/// A session of a monitored campaign, remembered for attribution while in flight
+/// and for [`LAG`] after.
+#[derive(Debug, Clone)]
+struct Flight {
+    index: u64,
+    case: Case,
+    scheme: Scheme,
+    started: Instant,
+    ended: Option<Instant>,
+    abnormal: bool,
+}
+
+/// A monitor event waiting for triage, with the sessions that may have caused it.
+struct Suspect {
+    event: MonitorEvent,
+    window: Vec<Flight>,
 }
 
 /// A running campaign.
@@ -166,6 +212,12 @@ pub struct Campaign {
     queue: HashMap<Protocol, Vec<Case>>,
     states: HashSet<u64>,
     summary: CampaignSummary,
+    /// Monitored targets only: sessions in flight, by index.
+    flights: HashMap<u64, Flight>,
+    /// Monitored targets only: sessions ended lately, oldest first.
+    recent: VecDeque<Flight>,
+    /// Monitor events not yet triaged.
+    suspects: Vec<Suspect>,
 }
 
 impl Campaign {
@@ -202,15 +254,26 @@ impl Campaign {
             queue,
             states: HashSet::new(),
             summary,
+            flights: HashMap::new(),
+            recent: VecDeque::new(),
+            suspects: Vec::new(),
         })
     }
 
-    /// Runs until the duration, the session or finding limit, or `stop` (Ctrl-C).
+    /// Runs until the duration, the session or finding limit, or `stop` (Ctrl-C);
+    /// then (and on an error too) stops the target.
     pub async fn run(
         mut self,
         stop: impl Future<Output = ()>,
     ) -> Result<CampaignSummary, FuzzError> {
+        let result = self.drive(stop).await;
+        self.target.shutdown().await;
+        result.map(|()| self.summary)
+    }
+
+    async fn drive(&mut self, stop: impl Future<Output = ()>) -> Result<(), FuzzError> {
         let started = Instant::now();
+        let monitored = self.target.monitored();
         let mut stop = std::pin::pin!(stop);
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -229,6 +292,19 @@ impl Campaign {
             stopping |= limit_reached;
             while !stopping && !crashed && tasks.len() < self.options.jobs.max(1) {
                 let (case, endpoint) = self.next_case(index);
+                if monitored {
+                    self.flights.insert(
+                        index,
+                        Flight {
+                            index,
+                            case: case.clone(),
+                            scheme: endpoint.scheme,
+                            started: Instant::now(),
+                            ended: None,
+                            abnormal: false,
+                        },
+                    );
+                }
                 let options = self.options.session.clone();
                 tasks.spawn(async move {
                     let run = execute(&case, &endpoint, &options).await;
@@ -240,6 +316,7 @@ impl Campaign {
                         event: run.event,
                         states: run.states,
                         verdict,
+                        phase: run.phase,
                     }
                 });
                 index += self.options.shard.count;
@@ -257,10 +334,14 @@ impl Campaign {
                 Some(done) = tasks.join_next() => {
                     let Ok(done) = done else { continue };
                     self.summary.sessions += 1;
+                    *self.summary.phases.entry(done.phase.to_string()).or_default() += 1;
                     if self.learn(&done) {
                         self.enqueue(done.case.clone());
                     }
                     let abnormal = !matches!(done.event, Event::Completed | Event::Refused(_));
+                    if monitored {
+                        self.landed(done.index, abnormal);
+                    }
                     match &done.verdict {
                         Some(v) if v.kind == Kind::Crash => {
                             crashed = true;
@@ -276,6 +357,9 @@ impl Campaign {
                 }
                 _ = &mut stop, if !stopping => stopping = true,
                 _ = tick.tick() => {
+                    if monitored && self.watch() {
+                        crashed = true;
+                    }
                     self.update_summary(started);
                     if self.options.status_line {
                         self.draw_status();
@@ -293,8 +377,66 @@ impl Campaign {
             self.draw_status();
             eprintln!();
         }
-        self.target.shutdown().await;
-        Ok(self.summary)
+        Ok(())
+    }
+
+    /// A monitored session ended: from in flight to recent, which keeps what
+    /// attribution may still need.
+    fn landed(&mut self, index: u64, abnormal: bool) {
+        let now = Instant::now();
+        if let Some(mut flight) = self.flights.remove(&index) {
+            flight.ended = Some(now);
+            flight.abnormal = abnormal;
+            self.recent.push_back(flight);
+        }
+        while self.recent.len() > 4096
+            || self
+                .recent
+                .front()
+                .and_then(|f| f.ended)
+                .is_some_and(|e| now.duration_since(e) > LAG * 4)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Collects the monitor's events; those with new signatures become suspects
+    /// with their window of sessions. True when the campaign must pause for
+    /// triage (a new crash, or the container stopped).
+    fn watch(&mut self) -> bool {
+        let mut pause = false;
+        for event in self.target.events() {
+            pause |= event.exited;
+            if self.store.knows(&monitor_signature(&event)) {
+                continue;
+            }
+            let window = self.window(event.at);
+            self.suspects.push(Suspect { event, window });
+            pause = true;
+        }
+        pause
+    }
+
+    /// The sessions that may have caused what a monitor saw at `at`: those that
+    /// started before it and had not ended [`LAG`] before it, abnormal endings
+    /// first, then the nearest.
+    fn window(&self, at: Instant) -> Vec<Flight> {
+        let from = at.checked_sub(LAG).unwrap_or(at);
+        let mut window: Vec<Flight> = self
+            .flights
+            .values()
+            .chain(self.recent.iter())
+            .filter(|f| f.started <= at && f.ended.is_none_or(|e| e >= from))
+            .cloned()
+            .collect();
+        let distance = |f: &Flight| {
+            f.ended.map_or(Duration::ZERO, |e| {
+                e.saturating_duration_since(at) + at.saturating_duration_since(e)
+            })
+        };
+        window.sort_by_key(|f| (!f.abnormal, distance(f), f.index));
+        window.truncate(MAX_WINDOW);
+        window
     }
 
     /// The case and endpoint of session `index`: its randomness derives from the
@@ -370,25 +512,172 @@ impl Campaign {
                 return Ok(());
             }
         }
-        self.save(verdict, index, case, scheme).await
+        self.save(verdict, index, case, scheme, Evidence::default())
+            .await
+            .map(|_| ())
     }
 
     /// After a crash: restart, then run each candidate alone; those that crash the
-    /// server again are findings.
+    /// server again are findings. Then the monitor's suspects (see the module
+    /// documentation).
     async fn triage(&mut self, mut candidates: Vec<(u64, Case, Scheme)>) -> Result<(), FuzzError> {
         let patience = self.options.session.timeout * 30;
-        self.target.restart(&self.options.session, patience).await?;
+        let was_down = self.target.restart(&self.options.session, patience).await?;
+        if !was_down && self.suspects.is_empty() {
+            // A container that greets on every endpoint once the sessions have
+            // drained, without a restart and with nothing in its log, was busy
+            // (greetings late under load), not dead: its monitor sees real crashes.
+            candidates.clear();
+        }
         let mut seen = HashSet::new();
         candidates.retain(|(_, case, _)| seen.insert(case.hash()));
         candidates.truncate(MAX_CANDIDATES);
+        let mut confirmed = Vec::new();
         for (index, case, scheme) in candidates {
             if let Some(verdict) = self.reproduce(&case, scheme).await {
                 if verdict.kind == Kind::Crash && !self.store.knows(&verdict.signature) {
-                    self.save(verdict, index, case, scheme).await?;
+                    if let Some(path) = self
+                        .save(verdict, index, case.clone(), scheme, Evidence::default())
+                        .await?
+                    {
+                        confirmed.push((path, index, case, scheme));
+                    }
                 }
             }
         }
+        if self.target.monitored() {
+            self.explain(confirmed).await?;
+        }
         Ok(())
+    }
+
+    /// Triages the monitor's suspects: replays, alone, first the sessions this
+    /// triage already confirmed as socket crashes (the log then is their
+    /// evidence, not another finding), then each suspect's window.
+    async fn explain(
+        &mut self,
+        confirmed: Vec<(PathBuf, u64, Case, Scheme)>,
+    ) -> Result<(), FuzzError> {
+        self.watch();
+        let mut handled = 0;
+        while let Some(suspect) = self.suspects.pop() {
+            if handled == MAX_EVENTS_PER_TRIAGE {
+                self.suspects.clear();
+                break;
+            }
+            handled += 1;
+            let signature = monitor_signature(&suspect.event);
+            if self.store.knows(&signature) {
+                continue;
+            }
+            let mut window = suspect.window;
+            if window.is_empty() {
+                // Seen only after the restart (an exit found by the restart
+                // itself): the sessions of the last moments are the suspects.
+                window = self.window(Instant::now());
+            }
+            let mut explained = false;
+            for (path, _, case, scheme) in &confirmed {
+                if self.replay_watched(case, *scheme, &signature).await {
+                    let mut finding = finding::load(path)?;
+                    finding.attribution = Some(format!(
+                        "the container log showed `{}` when this session crashed the server, and again when it was replayed alone",
+                        suspect.event.line
+                    ));
+                    finding.log = suspect.event.log.clone();
+                    self.store.update(path, &finding)?;
+                    self.store.remember(&signature);
+                    explained = true;
+                    break;
+                }
+            }
+            if explained {
+                continue;
+            }
+            let verdict = Verdict {
+                kind: Kind::Crash,
+                detail: format!("the container log says: {}", suspect.event.line),
+                signature: signature.clone(),
+            };
+            let mut culprit = None;
+            for flight in window.iter().take(self.options.monitor_replays) {
+                if self
+                    .replay_watched(&flight.case, flight.scheme, &signature)
+                    .await
+                {
+                    culprit = Some(flight.clone());
+                    break;
+                }
+            }
+            let cases: Vec<Case> = window.iter().map(|f| f.case.clone()).collect();
+            let tried = window.len().min(self.options.monitor_replays);
+            let (flight, attribution, minimize) = match culprit {
+                Some(flight) => (
+                    Some(flight),
+                    format!("reproduced by replaying this session alone ({} session(s) were in flight within {} s before the monitor saw it)", window.len(), LAG.as_secs()),
+                    true,
+                ),
+                None => (
+                    window.first().cloned(),
+                    format!("unconfirmed: none of the {tried} session(s) in flight within {} s before the monitor saw it brought it back when replayed alone (a race, a crash that needs concurrency or earlier damage, or not the fuzzer's doing); `case` is the nearest, `window` holds all {}", LAG.as_secs(), window.len()),
+                    false,
+                ),
+            };
+            let (index, case, scheme) = match flight {
+                Some(f) => (f.index, f.case, f.scheme),
+                None => (
+                    0,
+                    Case {
+                        protocol: crate::target::Protocol::Smtp,
+                        steps: Vec::new(),
+                    },
+                    Scheme::Smtp,
+                ),
+            };
+            let evidence = Evidence {
+                attribution: Some(attribution),
+                log: suspect.event.log,
+                window: if minimize { Vec::new() } else { cases },
+                watched: minimize,
+            };
+            self.save(verdict, index, case, scheme, evidence).await?;
+        }
+        Ok(())
+    }
+
+    /// Replays `case` alone while the monitor watches; true when `signature`
+    /// comes back. Other new crashes seen meanwhile become suspects, with this
+    /// session (which ran alone) as their window.
+    async fn replay_watched(&mut self, case: &Case, scheme: Scheme, signature: &str) -> bool {
+        self.watch();
+        let (again, others) = replay_watched(
+            &mut self.target,
+            case,
+            scheme,
+            &self.options.session,
+            signature,
+        )
+        .await;
+        for event in others {
+            if !self.store.knows(&monitor_signature(&event))
+                && !self
+                    .suspects
+                    .iter()
+                    .any(|s| s.event.signature == event.signature)
+            {
+                let now = Instant::now();
+                let window = vec![Flight {
+                    index: 0,
+                    case: case.clone(),
+                    scheme,
+                    started: now,
+                    ended: Some(now),
+                    abnormal: true,
+                }];
+                self.suspects.push(Suspect { event, window });
+            }
+        }
+        again
     }
 
     /// Runs `case` alone against the target's current `scheme` endpoint; restarts
@@ -397,14 +686,16 @@ impl Campaign {
         reproduce(&mut self.target, case, scheme, &self.options.session).await
     }
 
-    /// Saves a finding at once, then minimizes it and saves it again.
+    /// Saves a finding at once, then (unless it is an unconfirmed monitor
+    /// finding) minimizes it and saves it again. Returns its path when new.
     async fn save(
         &mut self,
         verdict: Verdict,
         index: u64,
         case: Case,
         scheme: Scheme,
-    ) -> Result<(), FuzzError> {
+        evidence: Evidence,
+    ) -> Result<Option<PathBuf>, FuzzError> {
         let mut finding = Finding::new(
             &verdict,
             case.clone(),
@@ -413,26 +704,41 @@ impl Campaign {
             self.options.seed,
             index,
         );
+        let monitored = evidence.attribution.is_some();
+        let watched = evidence.watched;
+        finding.attribution = evidence.attribution;
+        finding.log = evidence.log;
+        finding.window = evidence.window;
         let Some(path) = self.store.save_new(&finding)? else {
-            return Ok(());
+            return Ok(None);
         };
         self.summary.new_findings.push(path.clone());
+        if monitored && !watched {
+            return Ok(Some(path));
+        }
         let (target, session) = (&mut self.target, &self.options.session);
         let signature = verdict.signature.clone();
         let mut last = None;
-        let (small, _) = minimize(
-            case.clone(),
-            self.options.minimize_budget,
-            async |c: &Case| {
-                let again = reproduce(target, c, scheme, session).await;
-                let same = again.as_ref().is_some_and(|v| v.signature == signature);
-                if same {
-                    // Every accepted candidate reproduced; the last one is the result.
-                    last = again;
-                }
-                same
-            },
-        )
+        let budget = if watched {
+            self.options.minimize_budget.min(MONITOR_MINIMIZE_BUDGET)
+        } else {
+            self.options.minimize_budget
+        };
+        let (small, _) = minimize(case.clone(), budget, async |c: &Case| {
+            if watched {
+                // The log, not the socket, says whether it came back.
+                return replay_watched(target, c, scheme, session, &signature)
+                    .await
+                    .0;
+            }
+            let again = reproduce(target, c, scheme, session).await;
+            let same = again.as_ref().is_some_and(|v| v.signature == signature);
+            if same {
+                // Every accepted candidate reproduced; the last one is the result.
+                last = again;
+            }
+            same
+        })
         .await;
         if let Some(last) = last {
             finding.detail = last.detail;
@@ -441,7 +747,7 @@ impl Campaign {
         finding.original = Some(case);
         finding.case = small;
         self.store.update(&path, &finding)?;
-        Ok(())
+        Ok(Some(path))
     }
 
     fn update_summary(&mut self, started: Instant) {
@@ -502,6 +808,51 @@ pub async fn reproduce(
         let _ = target.restart(options, options.timeout * 30).await;
     }
     verdict
+}
+
+/// What a monitor contributes to a finding.
+#[derive(Debug, Default)]
+struct Evidence {
+    /// How the case was tied to the crash (`Some` for monitor findings).
+    attribution: Option<String>,
+    /// The container log around it.
+    log: Vec<String>,
+    /// The sessions in flight, when no single one was confirmed.
+    window: Vec<Case>,
+    /// Whether the case reproduced it alone, watched by the monitor (minimize so).
+    watched: bool,
+}
+
+/// A monitor event's finding signature: `crash:log:...`, `crash:container:...`.
+pub fn monitor_signature(event: &MonitorEvent) -> String {
+    format!("{}:{}", Kind::Crash.name(), event.signature)
+}
+
+/// Runs `case` alone (restarting the target if it crashed) and waits up to
+/// [`GRACE`] for the monitor to report `signature`. Returns whether it did, and
+/// the other events seen meanwhile.
+pub async fn replay_watched(
+    target: &mut FuzzTarget,
+    case: &Case,
+    scheme: Scheme,
+    options: &SessionOptions,
+    signature: &str,
+) -> (bool, Vec<MonitorEvent>) {
+    let mut others = target.events();
+    let _ = reproduce(target, case, scheme, options).await;
+    let until = Instant::now() + GRACE;
+    loop {
+        for event in target.events() {
+            if monitor_signature(&event) == signature {
+                return (true, others);
+            }
+            others.push(event);
+        }
+        if Instant::now() >= until {
+            return (false, others);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Whether the live status line makes sense: stderr is a terminal and not CI.

@@ -147,8 +147,8 @@ struct Exec {
     states: Vec<u64>,
     logged_in: bool,
     in_data: bool,
-    /// Everything sent (IMAP only; bounded by the case's size), to find a pending
-    /// literal the way the server frames it.
+    /// Everything sent (IMAP and SMTP; bounded by the case's size), to find a
+    /// pending literal or BDAT chunk the way the server frames it.
     sent: Vec<u8>,
     /// The command each step ran (see [`Run::verbs`]).
     verbs: Vec<String>,
@@ -293,7 +293,7 @@ impl Exec {
     }
 
     async fn send(&mut self, conn: &mut Connection, bytes: &[u8], i: usize) -> Result<(), Event> {
-        if self.protocol == Protocol::Imap {
+        if self.protocol != Protocol::Pop3 {
             self.sent.extend_from_slice(bytes);
         }
         conn.send_segment(bytes).await.map_err(|e| event_of(e, i))
@@ -341,6 +341,17 @@ impl Exec {
     /// After a silence: nudges the server out of any state in which silence is
     /// right, and says whether it then spoke. Either way the session ends here.
     async fn resync(&mut self, conn: &mut Connection, i: usize) -> Event {
+        let owed = match self.protocol {
+            Protocol::Smtp => pending_chunk(&self.sent),
+            _ => 0,
+        };
+        if owed > MAX_RESYNC_FILL {
+            // RFC 3030: the server reads the whole chunk before it answers BDAT.
+            conn.transcript_mut().note(format!(
+                "no answer before the deadline, rightly: a BDAT chunk of {owed} more bytes is pending; not judged"
+            ));
+            return Event::Completed;
+        }
         conn.transcript_mut()
             .note("no answer before the deadline; resynchronising");
         let nudge = resync_bytes(self.protocol, &self.sent);
@@ -411,19 +422,68 @@ fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// What to send after a silence so that a correct server must answer: SMTP ends
-/// any DATA and asks NOOP; IMAP completes a pending literal (from everything sent,
-/// framed as the server frames it) and asks NOOP; POP3 ends any SASL exchange and asks NOOP.
+/// The most bytes a resynchronisation sends to complete a pending IMAP literal
+/// or BDAT chunk; a longer one is left pending (and the silence not judged).
+pub const MAX_RESYNC_FILL: usize = 1 << 20;
+
+/// What to send after a silence so that a correct server must answer: SMTP
+/// completes a pending BDAT chunk, ends any DATA and asks NOOP; IMAP completes a
+/// pending literal (from everything sent, framed as the server frames it) and asks
+/// NOOP; POP3 ends any SASL exchange and asks NOOP.
 pub fn resync_bytes(protocol: Protocol, sent: &[u8]) -> Vec<u8> {
     match protocol {
-        Protocol::Smtp => b"\r\n.\r\nNOOP\r\n".to_vec(),
+        Protocol::Smtp => {
+            let mut out = vec![b'x'; pending_chunk(sent).min(MAX_RESYNC_FILL)];
+            out.extend_from_slice(b"\r\n.\r\nNOOP\r\n");
+            out
+        }
         Protocol::Pop3 => b"\r\nNOOP\r\n".to_vec(),
         Protocol::Imap => {
-            let mut out = vec![b'x'; pending_literal(sent).min(1 << 20)];
+            let mut out = vec![b'x'; pending_literal(sent).min(MAX_RESYNC_FILL)];
             out.extend_from_slice(b"\r\nfz NOOP\r\n");
             out
         }
     }
+}
+
+/// Bytes still owed to a BDAT chunk at the end of `sent` (RFC 3030): a line
+/// `BDAT n [LAST]` announces n bytes taken whole, after which commands go on.
+/// Lines that are not BDAT commands (DATA bodies included) announce nothing.
+fn pending_chunk(sent: &[u8]) -> usize {
+    let mut owed = 0usize;
+    let mut i = 0;
+    while i < sent.len() {
+        if owed > 0 {
+            let take = owed.min(sent.len() - i);
+            i += take;
+            owed -= take;
+            continue;
+        }
+        let Some(lf) = sent[i..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let line = &sent[i..i + lf];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        owed = chunk_size(line).unwrap_or(0);
+        i += lf + 1;
+    }
+    owed
+}
+
+/// The n of a `BDAT n [LAST]` line (the verb in any case).
+fn chunk_size(line: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(line).ok()?;
+    // Servers split on any run of blanks (Postfix takes `BDAT  5`).
+    let mut words = text.split_ascii_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("BDAT") {
+        return None;
+    }
+    // Larger than memory: as good as infinite.
+    let size = words.next()?;
+    if !size.bytes().all(|b| b.is_ascii_digit()) || size.is_empty() {
+        return None;
+    }
+    Some(size.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 /// Bytes still owed to an IMAP literal at the end of `sent`, framing it as the
@@ -461,6 +521,19 @@ fn literal_at_end(line: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_chunks() {
+        assert_eq!(pending_chunk(b"BDAT 10\r\nabc"), 7);
+        assert_eq!(pending_chunk(b"bdat 3 LAST\r\nabc"), 0);
+        assert_eq!(pending_chunk(b"BDAT 3\r\nabcNOOP\r\n"), 0);
+        assert_eq!(pending_chunk(b"BDAT 4294967296\r\n"), 4_294_967_296);
+        assert_eq!(pending_chunk(b"BDAT  4294967296\r\n"), 4_294_967_296);
+        assert_eq!(pending_chunk(b"BDAT x\r\nNOOP\r\n"), 0);
+        assert_eq!(pending_chunk(b"EHLO x\r\n"), 0);
+        // The chunk may contain what looks like another BDAT.
+        assert_eq!(pending_chunk(b"BDAT 9\r\nBDAT 99\r\n"), 0);
+    }
 
     #[test]
     fn pending_literals() {

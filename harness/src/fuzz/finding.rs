@@ -39,6 +39,17 @@ pub struct Finding {
     /// The session as found, before minimizing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Case>,
+    /// How `case` was tied to the crash, when a monitor (not the session itself)
+    /// saw it: reproduced alone, or only the nearest of the sessions in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+    /// The container log around the crash line, when a monitor saw it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+    /// The sessions in flight when the monitor saw the crash (at most 64), when
+    /// it could not be tied to one by replaying each alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub window: Vec<Case>,
 }
 
 impl Finding {
@@ -63,6 +74,9 @@ impl Finding {
             minimized: false,
             case,
             original: None,
+            attribution: None,
+            log: Vec::new(),
+            window: Vec::new(),
         }
     }
 
@@ -139,6 +153,12 @@ impl Store {
     /// Whether a finding with this signature exists already.
     pub fn knows(&self, signature: &str) -> bool {
         self.known.contains(signature)
+    }
+
+    /// Treats `signature` as known from now on without a file of its own (the
+    /// container log line that came with a finding saved under another one).
+    pub fn remember(&mut self, signature: &str) {
+        self.known.insert(signature.to_string());
     }
 
     /// How many distinct findings there are.

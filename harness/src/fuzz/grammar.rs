@@ -208,7 +208,9 @@ impl Generator {
             }
             8 | 9 => {
                 self.cmd("MAIL", &[b"FROM:<fuzz@mailtls.test>"]);
-                self.cmd("RCPT", &[b"TO:<mailtls@mail.mailtls.test>"]);
+                // Every server must accept its postmaster (RFC 5321 4.5.1), so the
+                // transaction reaches DATA on real servers too, not only ours.
+                self.cmd("RCPT", &[b"TO:<postmaster@mail.mailtls.test>"]);
                 self.cmd("DATA", &[]);
                 let mut body = b"Subject: fuzz\r\n\r\n".to_vec();
                 body.extend(w);

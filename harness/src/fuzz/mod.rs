@@ -5,12 +5,15 @@
 //!
 //! The parts, one job each: [`case`] is what a session is; [`grammar`] writes new
 //! ones; [`mutate`] changes them; [`exec`] runs one; [`oracle`] judges the run;
-//! [`target`] owns what is fuzzed (and restarts it after a crash); [`finding`] saves
+//! [`container_monitor`] reads a container's log and state for the crashes its
+//! sockets do not show; [`target`] owns what is fuzzed (and restarts it after a crash); [`finding`] saves
 //! and loads findings; [`minimize`] shrinks them; [`campaign`] drives it all;
-//! [`replay`] runs a saved finding again.
+//! [`replay`] runs a saved finding again; [`tuning`] says what is relaxed in a
+//! container's server before fuzzing it.
 
 pub mod campaign;
 pub mod case;
+pub mod container_monitor;
 pub mod exec;
 pub mod finding;
 pub mod grammar;
@@ -19,6 +22,7 @@ pub mod mutate;
 pub mod oracle;
 pub mod replay;
 pub mod target;
+pub mod tuning;
 
 pub use campaign::{Campaign, CampaignOptions, CampaignSummary, Shard};
 pub use case::{Case, Step};

@@ -62,9 +62,27 @@ pub enum Liveness {
 /// or restart, crash lines in its log (segfault, abort, AddressSanitizer). The
 /// embedded server has no such channel; the container targets plug in here.
 pub trait Monitor: Send {
-    /// Events since the last call, each a one-line description of a crash; an
-    /// empty list when all is well. Must not block.
-    fn crashes(&mut self) -> Vec<String>;
+    /// Events since the last call; an empty list when all is well. Must not block.
+    fn events(&mut self) -> Vec<MonitorEvent>;
+}
+
+/// One crash a [`Monitor`] saw (several log lines close together are one event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorEvent {
+    /// When the monitor saw it: shortly after the crash itself (log and state
+    /// are read with a delay), which is why attribution uses a window.
+    pub at: std::time::Instant,
+    /// The normalised signature: `log:<line without time, pids, numbers>` or
+    /// `container:exited with status N`, `container:oom-killed`, ...
+    pub signature: String,
+    /// The line as logged (or a description of the state change).
+    pub line: String,
+    /// Further matching lines that came with it.
+    pub also: Vec<String>,
+    /// Whether the container stopped (exited, was killed, restarted or removed).
+    pub exited: bool,
+    /// The container log around the line, as far as kept.
+    pub log: Vec<String>,
 }
 
 /// Connects anew and waits for the greeting.
@@ -133,7 +151,7 @@ pub async fn judge(
         }
         // The server was already gone before this session sent anything.
         Event::Refused(_) => None,
-        event => match probe(endpoint, options).await {
+        event => match probe(endpoint, &patient(options)).await {
             Liveness::Alive => match event {
                 Event::Silent { step } => verdict(
                     Kind::Hang,
@@ -150,6 +168,19 @@ pub async fn judge(
                 format!("{}; a new connection is then not greeted ({why})", describe(event)),
             ),
         },
+    }
+}
+
+/// The deadline of the liveness probe: a crash is a server that does not greet
+/// at all, not one that greets late because it is busy (Dovecot, forking a login
+/// process per connection, takes over a second under 64 concurrent sessions).
+pub const LIVENESS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `options` with at least [`LIVENESS_PATIENCE`] as the deadline.
+fn patient(options: &SessionOptions) -> SessionOptions {
+    SessionOptions {
+        timeout: options.timeout.max(LIVENESS_PATIENCE),
+        ..options.clone()
     }
 }
 

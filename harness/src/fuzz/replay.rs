@@ -2,14 +2,16 @@
 //! target it was found on (a fresh embedded server with the same flaws) or another
 //! one, and shows the transcript and whether the same misbehaviour came back.
 
+use super::campaign::monitor_signature;
 use super::exec::execute;
 use super::finding::Finding;
-use super::oracle::{judge, Verdict};
+use super::oracle::{judge, Kind, MonitorEvent, Verdict};
 use super::target::{FuzzTarget, FuzzTargetError};
 use crate::session::transcript::render;
 use crate::session::SessionOptions;
 use crate::target::{Scheme, TargetError, TargetSpec};
 use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 /// Why a replay could not run.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,7 @@ pub async fn replay(
 ) -> Result<Replay, ReplayError> {
     let spec_text = target.unwrap_or(&finding.target);
     let spec = TargetSpec::parse(spec_text)?;
-    let target = FuzzTarget::start(&spec, spec_text).await?;
+    let mut target = FuzzTarget::start(&spec, spec_text).await?;
     let scheme = finding
         .scheme
         .parse::<Scheme>()
@@ -52,14 +54,24 @@ pub async fn replay(
         .and_then(|s| target.endpoint(s))
         .or_else(|| match &target {
             FuzzTarget::External { endpoint } => Some(endpoint.clone()),
-            FuzzTarget::Embedded { .. } => None,
+            FuzzTarget::Embedded { .. } | FuzzTarget::Container { .. } => None,
         });
     let Some(endpoint) = scheme else {
         target.shutdown().await;
         return Err(ReplayError::NoEndpoint(finding.scheme.clone()));
     };
     let run = execute(&finding.case, &endpoint, options).await;
-    let verdict = judge(&finding.case, &run, &endpoint, options).await;
+    let mut verdict = judge(&finding.case, &run, &endpoint, options).await;
+    if target.monitored() {
+        // What the container's log or state says outweighs what the socket saw.
+        if let Some(event) = watch(&mut target).await {
+            verdict = Some(Verdict {
+                kind: Kind::Crash,
+                detail: format!("the container log says: {}", event.line),
+                signature: monitor_signature(&event),
+            });
+        }
+    }
     target.shutdown().await;
     let reproduced = verdict
         .as_ref()
@@ -97,4 +109,17 @@ pub async fn replay(
         reproduced,
         text,
     })
+}
+
+/// The first event the target's monitor reports within a second and a half of
+/// the session (the log is read with a delay, and lines are coalesced).
+async fn watch(target: &mut FuzzTarget) -> Option<MonitorEvent> {
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        if let Some(event) = target.events().into_iter().next() {
+            return Some(event);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
 }

@@ -1,14 +1,30 @@
 //! What a campaign fuzzes: the embedded reference server (which the campaign owns
-//! and restarts after a crash, as a supervisor restarts a process) or a server at a
-//! URL (which must come back by itself). Only loopback addresses are accepted.
+//! and restarts after a crash, as a supervisor restarts a process), a real server
+//! in a container (started like `mailtls run` starts it, watched by a
+//! [`ContainerMonitor`], and started anew — on new ports — when it stops or stops
+//! greeting) or a server at a URL (which must come back by itself). Only loopback
+//! addresses are accepted.
 
-use super::oracle::{probe, Liveness};
+use super::container_monitor::ContainerMonitor;
+use super::oracle::{probe, Liveness, Monitor, MonitorEvent};
+use crate::containers::docker::{self, DockerError};
 use crate::server::{Flaws, ServerError};
 use crate::session::SessionOptions;
+use crate::target::container::{ContainerError, ContainerSpec, ContainerTarget};
 use crate::target::embedded::EmbeddedTarget;
 use crate::target::{Endpoint, Scheme, TargetSpec};
 use std::net::IpAddr;
 use std::time::Duration;
+
+/// The profile a container is fuzzed under when the target names none: the one
+/// that accepts the most commands in the most states (AUTH and LOGIN before
+/// STARTTLS on every port, every TLS version), so the most parser code is reached.
+pub const FUZZ_PROFILE: &str = "weak";
+
+/// How long a running container may take to greet again after a crash before it
+/// is replaced: a new container is up in a few seconds, while Postfix's master
+/// throttles a service whose child crashed for a whole minute.
+const CONTAINER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Why a target cannot be fuzzed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +44,22 @@ pub enum FuzzTargetError {
     /// The target did not come back after a crash.
     #[error("the target at {0} did not come back within {1:?} after a crash")]
     Gone(String, Duration),
+    /// The container could not be started (or started again); boxed, as it
+    /// carries the container's log.
+    #[error(transparent)]
+    Container(Box<ContainerError>),
+    /// The fuzzing adjustments (see [`super::tuning`]) could not be applied.
+    #[error("container:{0}: adjusting the server for fuzzing failed: {1}")]
+    Tuning(String, String),
+    /// The Docker engine could not be asked.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+}
+
+impl From<ContainerError> for FuzzTargetError {
+    fn from(e: ContainerError) -> Self {
+        FuzzTargetError::Container(Box::new(e))
+    }
 }
 
 /// A target under fuzzing.
@@ -39,6 +71,17 @@ pub enum FuzzTarget {
         /// The running server.
         server: Option<EmbeddedTarget>,
         /// How many times it was restarted.
+        restarts: u64,
+    },
+    /// A real server in a container, started anew after it stops.
+    Container {
+        /// The image and profile.
+        spec: ContainerSpec,
+        /// The running container and its monitor.
+        running: Option<Box<Running>>,
+        /// Events of containers already replaced, not yet collected.
+        carried: Vec<MonitorEvent>,
+        /// How many times it was started anew.
         restarts: u64,
     },
     /// A server at a URL.
@@ -65,10 +108,27 @@ impl FuzzTarget {
                     endpoint: endpoint.clone(),
                 })
             }
-            // Containers need the log/exit monitor first (oracle::Monitor); not yet.
-            TargetSpec::Host(_) | TargetSpec::Container(_) => {
-                Err(FuzzTargetError::Unsupported(original.into()))
+            TargetSpec::Container(spec) => {
+                let mut spec = spec.clone();
+                let profile_given = original
+                    .strip_prefix("container:")
+                    .is_some_and(|rest| rest.contains(':'));
+                if !profile_given {
+                    let engine = docker::engine().await?;
+                    let image = docker::image_info(&engine, &spec.name).await?;
+                    if image.profiles.iter().any(|p| p == FUZZ_PROFILE) {
+                        spec.profile = FUZZ_PROFILE.into();
+                    }
+                }
+                let running = start_container(&spec).await?;
+                Ok(FuzzTarget::Container {
+                    spec,
+                    running: Some(Box::new(running)),
+                    carried: Vec::new(),
+                    restarts: 0,
+                })
             }
+            TargetSpec::Host(_) => Err(FuzzTargetError::Unsupported(original.into())),
         }
     }
 
@@ -80,7 +140,44 @@ impl FuzzTarget {
                 .as_ref()
                 .map(|s| s.endpoints.clone())
                 .unwrap_or_default(),
+            FuzzTarget::Container { running, .. } => running
+                .as_ref()
+                .map(|r| r.0.endpoints.clone())
+                .unwrap_or_default(),
             FuzzTarget::External { endpoint } => vec![endpoint.clone()],
+        }
+    }
+
+    /// Whether a [`Monitor`] watches the target (crashes in its log, its exit).
+    pub fn monitored(&self) -> bool {
+        matches!(self, FuzzTarget::Container { .. })
+    }
+
+    /// What the monitor saw since the last call (see [`Monitor::events`]); always
+    /// empty for targets without one.
+    pub fn events(&mut self) -> Vec<MonitorEvent> {
+        match self {
+            FuzzTarget::Container {
+                running, carried, ..
+            } => {
+                let mut events = std::mem::take(carried);
+                if let Some(running) = running {
+                    events.extend(running.1.events());
+                }
+                events
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The running container's engine id, if the target is a container.
+    pub fn container_id(&self) -> Option<String> {
+        match self {
+            FuzzTarget::Container {
+                running: Some(running),
+                ..
+            } => Some(running.0.id().to_string()),
+            _ => None,
         }
     }
 
@@ -95,6 +192,9 @@ impl FuzzTarget {
         match self {
             FuzzTarget::Embedded { flaws, .. } if flaws.is_empty() => "embedded".into(),
             FuzzTarget::Embedded { flaws, .. } => format!("embedded:flaws={flaws}"),
+            FuzzTarget::Container { spec, .. } => {
+                format!("container:{}:{}", spec.name, spec.profile)
+            }
             FuzzTarget::External { endpoint } => endpoint.url(),
         }
     }
@@ -102,18 +202,25 @@ impl FuzzTarget {
     /// How many times the target was restarted after a crash.
     pub fn restarts(&self) -> u64 {
         match self {
-            FuzzTarget::Embedded { restarts, .. } => *restarts,
+            FuzzTarget::Embedded { restarts, .. } | FuzzTarget::Container { restarts, .. } => {
+                *restarts
+            }
             FuzzTarget::External { .. } => 0,
         }
     }
 
-    /// Brings the target back after a crash: a fresh embedded server, or waiting up
-    /// to `patience` for an external one to greet again (its supervisor restarts it).
+    /// Brings the target back after a crash: a fresh embedded server; for a
+    /// container, waiting up to `patience` for every endpoint to greet again (its
+    /// master restarts a crashed child, perhaps after a throttling pause) and
+    /// otherwise — or at once when it stopped — a new container on new ports; for
+    /// a URL, waiting up to `patience` for it to greet again (its supervisor
+    /// restarts it). Returns false only for a container that was greeting on
+    /// every endpoint and so was neither restarted nor replaced.
     pub async fn restart(
         &mut self,
         options: &SessionOptions,
         patience: Duration,
-    ) -> Result<(), FuzzTargetError> {
+    ) -> Result<bool, FuzzTargetError> {
         match self {
             FuzzTarget::Embedded {
                 flaws,
@@ -125,13 +232,37 @@ impl FuzzTarget {
                 }
                 *server = Some(EmbeddedTarget::start(*flaws).await?);
                 *restarts += 1;
-                Ok(())
+                Ok(true)
+            }
+            FuzzTarget::Container {
+                spec,
+                running,
+                carried,
+                restarts,
+            } => {
+                if let Some(pair) = running.as_mut() {
+                    let (container, monitor) = &mut **pair;
+                    carried.extend(monitor.events());
+                    let stopped = carried.iter().any(|e| e.exited);
+                    let patience = patience.min(CONTAINER_PATIENCE);
+                    if !stopped && greets(&container.endpoints, options, patience).await {
+                        return Ok(false);
+                    }
+                }
+                if let Some(pair) = running.take() {
+                    let (container, monitor) = *pair;
+                    carried.extend(monitor.close().await);
+                    container.shutdown().await;
+                }
+                *running = Some(Box::new(start_container(spec).await?));
+                *restarts += 1;
+                Ok(true)
             }
             FuzzTarget::External { endpoint } => {
                 let until = tokio::time::Instant::now() + patience;
                 while tokio::time::Instant::now() < until {
                     if probe(endpoint, options).await == Liveness::Alive {
-                        return Ok(());
+                        return Ok(true);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -142,14 +273,67 @@ impl FuzzTarget {
 
     /// Stops what the campaign started.
     pub async fn shutdown(self) {
-        if let FuzzTarget::Embedded {
-            server: Some(server),
-            ..
-        } = self
-        {
-            server.shutdown().await;
+        match self {
+            FuzzTarget::Embedded {
+                server: Some(server),
+                ..
+            } => server.shutdown().await,
+            FuzzTarget::Container {
+                running: Some(pair),
+                ..
+            } => {
+                let (container, monitor) = *pair;
+                // The monitor first, so that stopping the server is not reported.
+                drop(monitor);
+                container.shutdown().await;
+            }
+            _ => {}
         }
     }
+}
+
+/// A running container and its monitor.
+pub type Running = (ContainerTarget, ContainerMonitor);
+
+/// Starts `spec`'s container and its monitor.
+async fn start_container(spec: &ContainerSpec) -> Result<Running, FuzzTargetError> {
+    let container = ContainerTarget::start(spec).await?;
+    if let Some(script) = super::tuning::script(&spec.name) {
+        let tuned = match container.shell(script).await {
+            Ok(()) => container.ready().await.map_err(FuzzTargetError::from),
+            Err(why) => Err(FuzzTargetError::Tuning(spec.name.clone(), why)),
+        };
+        if let Err(e) = tuned {
+            container.shutdown().await;
+            return Err(e);
+        }
+    }
+    let engine = match docker::engine().await {
+        Ok(engine) => engine,
+        Err(e) => {
+            container.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let monitor = ContainerMonitor::start(engine, container.id());
+    Ok((container, monitor))
+}
+
+/// Whether every endpoint greets within `patience`.
+async fn greets(endpoints: &[Endpoint], options: &SessionOptions, patience: Duration) -> bool {
+    let until = tokio::time::Instant::now() + patience;
+    for endpoint in endpoints {
+        loop {
+            if probe(endpoint, options).await == Liveness::Alive {
+                break;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    true
 }
 
 /// Whether `host` is a loopback address or `localhost`.

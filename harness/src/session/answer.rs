@@ -211,6 +211,9 @@ pub fn pop3_is_multi_line(command_line: &str) -> bool {
     match verb.as_str() {
         "CAPA" | "RETR" | "TOP" => true,
         "LIST" | "UIDL" => !has_arg,
+        // A bare AUTH lists the mechanisms, one per line, ended by `.` (the form
+        // before RFC 5034 that Dovecot and Cyrus still answer).
+        "AUTH" => !has_arg,
         _ => false,
     }
 }

@@ -245,6 +245,53 @@ impl ContainerTarget {
             .map(|cert| cert.to_vec())
     }
 
+    /// Runs `script` with `sh -c` in the container (bounded by 20 s); the error
+    /// says why it failed, with what it printed.
+    pub async fn shell(&self, script: &str) -> Result<(), String> {
+        let command = testcontainers::core::ExecCommand::new(["sh", "-c", script]);
+        let within = Duration::from_secs(20);
+        let mut exec = tokio::time::timeout(within, self.container.exec(command))
+            .await
+            .map_err(|_| "no answer within 20 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        let output = tokio::time::timeout(within, exec.stderr_to_vec())
+            .await
+            .map_err(|_| "no answer within 20 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        // The output ends when the command does; the engine may take a moment
+        // more to record its status.
+        let mut code = exec.exit_code().await;
+        for _ in 0..50 {
+            if !matches!(code, Ok(None)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            code = exec.exit_code().await;
+        }
+        match code {
+            Ok(Some(0)) => Ok(()),
+            Ok(code) => Err(format!(
+                "exit status {code:?}: {}",
+                String::from_utf8_lossy(&output).trim()
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Waits until every endpoint greets again (after a reload, say).
+    pub async fn ready(&self) -> Result<(), ContainerError> {
+        let spec = ContainerSpec {
+            name: self.image.name.clone(),
+            profile: self.profile.clone(),
+        };
+        self.wait_ready(&spec).await
+    }
+
+    /// The engine's id of the running container.
+    pub fn id(&self) -> &str {
+        self.container.id()
+    }
+
     /// `container:NAME:PROFILE`.
     pub fn label(&self) -> String {
         format!("container:{}:{}", self.image.name, self.profile)
