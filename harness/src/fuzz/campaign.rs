@@ -39,6 +39,8 @@ use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -218,6 +220,10 @@ pub struct Campaign {
     recent: VecDeque<Flight>,
     /// Monitor events not yet triaged.
     suspects: Vec<Suspect>,
+    /// Set when the caller's stop future (Ctrl-C) fires. A flag, not the future,
+    /// so that triage and minimization, which run between polls of the main loop,
+    /// can see it too and cut their replays short.
+    stop_requested: Arc<AtomicBool>,
 }
 
 impl Campaign {
@@ -257,6 +263,7 @@ impl Campaign {
             flights: HashMap::new(),
             recent: VecDeque::new(),
             suspects: Vec::new(),
+            stop_requested: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -266,15 +273,32 @@ impl Campaign {
         mut self,
         stop: impl Future<Output = ()>,
     ) -> Result<CampaignSummary, FuzzError> {
-        let result = self.drive(stop).await;
+        let stop_requested = self.stop_requested.clone();
+        let result = {
+            let mut drive = std::pin::pin!(self.drive());
+            let mut stop = std::pin::pin!(stop);
+            tokio::select! {
+                result = &mut drive => result,
+                () = &mut stop => {
+                    // Let the campaign wind down (what it minimizes is saved as far
+                    // as it got) rather than dropping it mid-write.
+                    stop_requested.store(true, Ordering::SeqCst);
+                    drive.await
+                }
+            }
+        };
         self.target.shutdown().await;
         result.map(|()| self.summary)
     }
 
-    async fn drive(&mut self, stop: impl Future<Output = ()>) -> Result<(), FuzzError> {
+    /// Whether Ctrl-C (the caller's stop) has come.
+    fn stopping(&self) -> bool {
+        self.stop_requested.load(Ordering::SeqCst)
+    }
+
+    async fn drive(&mut self) -> Result<(), FuzzError> {
         let started = Instant::now();
         let monitored = self.target.monitored();
-        let mut stop = std::pin::pin!(stop);
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_stats = Instant::now();
@@ -289,7 +313,7 @@ impl Campaign {
                     .options
                     .max_findings
                     .is_some_and(|m| self.summary.new_findings.len() >= m);
-            stopping |= limit_reached;
+            stopping |= limit_reached || self.stopping();
             while !stopping && !crashed && tasks.len() < self.options.jobs.max(1) {
                 let (case, endpoint) = self.next_case(index);
                 if monitored {
@@ -355,7 +379,6 @@ impl Campaign {
                         None => {}
                     }
                 }
-                _ = &mut stop, if !stopping => stopping = true,
                 _ = tick.tick() => {
                     if monitored && self.watch() {
                         crashed = true;
@@ -534,6 +557,9 @@ impl Campaign {
         candidates.truncate(MAX_CANDIDATES);
         let mut confirmed = Vec::new();
         for (index, case, scheme) in candidates {
+            if self.stopping() {
+                break;
+            }
             if let Some(verdict) = self.reproduce(&case, scheme).await {
                 if verdict.kind == Kind::Crash && !self.store.knows(&verdict.signature) {
                     if let Some(path) = self
@@ -601,6 +627,9 @@ impl Campaign {
             };
             let mut culprit = None;
             for flight in window.iter().take(self.options.monitor_replays) {
+                if self.stopping() {
+                    break;
+                }
                 if self
                     .replay_watched(&flight.case, flight.scheme, &signature)
                     .await
@@ -717,6 +746,7 @@ impl Campaign {
             return Ok(Some(path));
         }
         let (target, session) = (&mut self.target, &self.options.session);
+        let stop_requested = self.stop_requested.clone();
         let signature = verdict.signature.clone();
         let mut last = None;
         let budget = if watched {
@@ -725,6 +755,10 @@ impl Campaign {
             self.options.minimize_budget
         };
         let (small, _) = minimize(case.clone(), budget, async |c: &Case| {
+            if stop_requested.load(Ordering::SeqCst) {
+                // Ctrl-C: no more replays; what is smallest so far is saved.
+                return false;
+            }
             if watched {
                 // The log, not the socket, says whether it came back.
                 return replay_watched(target, c, scheme, session, &signature)
