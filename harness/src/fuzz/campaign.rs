@@ -503,16 +503,23 @@ impl Campaign {
 
     /// Keeps a case that reached new states, in memory and in `queue/`.
     fn enqueue(&mut self, case: Case) {
-        let path = self.queue_dir.join(format!("{:016x}.json", case.hash()));
+        let queue_file = |case: &Case| self.queue_dir.join(format!("{:016x}.json", case.hash()));
+        let path = queue_file(&case);
         if let Ok(tmp) = finding::write_temp(&self.queue_dir, &case) {
-            let _ = std::fs::rename(tmp, path);
+            let _ = std::fs::rename(tmp, &path);
         }
         let list = self.queue.entry(case.protocol).or_default();
         if list.len() < MAX_QUEUE {
             list.push(case);
         } else {
             let i = rand::random::<usize>() % list.len();
-            list[i] = case;
+            let evicted = std::mem::replace(&mut list[i], case);
+            // The folder mirrors the in-memory queue, so that an overnight run's
+            // disk use (and the next resume's load) stays bounded too.
+            let evicted_path = queue_file(&evicted);
+            if evicted_path != path {
+                let _ = std::fs::remove_file(evicted_path);
+            }
         }
     }
 
