@@ -85,20 +85,8 @@ fn main() {
         rate("SMTP session with STARTTLS (5 commands)", tls, &smtp, 5_000).await;
         target.shutdown().await;
 
-        let corpus = tempfile::tempdir().expect("tempdir");
         let target = FuzzTarget::start(&spec, "embedded").await.expect("server");
-        let options = CampaignOptions {
-            max_sessions: Some(10_000),
-            duration: Duration::from_secs(120),
-            corpus: corpus.path().to_path_buf(),
-            seed: 1,
-            ..CampaignOptions::default()
-        };
-        let summary = Campaign::new(target, options)
-            .expect("campaign")
-            .run(std::future::pending())
-            .await
-            .expect("run");
+        let summary = campaign(target, Some(10_000), Duration::from_secs(120)).await;
         print_campaign("campaign mix (SMTP, IMAP, POP3; ~85% TLS)", &summary);
 
         for name in ["postfix", "dovecot"] {
@@ -138,17 +126,27 @@ async fn containers(name: &str) {
     let text = format!("container:{name}");
     let spec = TargetSpec::parse(&text).expect("spec");
     let target = FuzzTarget::start(&spec, &text).await.expect("container");
+    let summary = campaign(target, None, Duration::from_secs(30)).await;
+    print_campaign(&label, &summary);
+}
+
+/// A campaign of the default mix (seed 1) on a throwaway corpus.
+async fn campaign(
+    target: FuzzTarget,
+    max_sessions: Option<u64>,
+    duration: Duration,
+) -> CampaignSummary {
     let corpus = tempfile::tempdir().expect("tempdir");
     let options = CampaignOptions {
-        duration: Duration::from_secs(30),
+        max_sessions,
+        duration,
         corpus: corpus.path().to_path_buf(),
         seed: 1,
         ..CampaignOptions::default()
     };
-    let summary = Campaign::new(target, options)
+    Campaign::new(target, options)
         .expect("campaign")
         .run(std::future::pending())
         .await
-        .expect("run");
-    print_campaign(&label, &summary);
+        .expect("run")
 }

@@ -14,9 +14,9 @@
 //! fails the test.
 
 use mailtls::checks::Catalogue;
-use mailtls::containers::docker;
 use mailtls::containers::recipe::{default_root, Recipe};
 use mailtls::containers::{build, BuildOutcome};
+use mailtls::containers::{docker, reaper};
 use mailtls::report::model::Report;
 use mailtls::runner::{run, RunOptions};
 use mailtls::target::container::ContainerSpec;
@@ -111,23 +111,10 @@ async fn judge_with(name: &str, options: RunOptions) {
 
 /// Containers carrying the target label `NAME:PROFILE`, running or not.
 async fn labelled(label: &str) -> Vec<String> {
-    use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
     let engine = docker::engine().await.expect("engine");
-    let filters = std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![format!("org.mailtls.target={label}")],
-    )]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let mut ids: Vec<String> = engine
-        .list_containers(Some(options))
+    let mut ids = reaper::labelled(&engine, &format!("{}={label}", reaper::TARGET_LABEL))
         .await
-        .expect("list containers")
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect();
+        .expect("list containers");
     ids.sort();
     ids
 }

@@ -107,21 +107,23 @@ fn fuzz_exit_code(e: &crate::fuzz::campaign::FuzzError) -> u8 {
     }
 }
 
+/// A container that could not be started: unreachable, except for a profile the
+/// image lacks. Only the image's labels know its profiles, so that is found late,
+/// but it is still a typo in the target.
+fn container_exit_code(e: &ContainerError) -> u8 {
+    match e {
+        ContainerError::UnknownProfile { .. } => USAGE,
+        _ => UNREACHABLE,
+    }
+}
+
 fn target_exit_code(e: &crate::fuzz::target::FuzzTargetError) -> u8 {
     use crate::fuzz::target::FuzzTargetError;
     match e {
         FuzzTargetError::NotLoopback(_) | FuzzTargetError::Unsupported(_) => USAGE,
-        FuzzTargetError::Container(e)
-            if matches!(
-                **e,
-                crate::target::container::ContainerError::UnknownProfile { .. }
-            ) =>
-        {
-            USAGE
-        }
+        FuzzTargetError::Container(e) => container_exit_code(e),
         FuzzTargetError::Server(_)
         | FuzzTargetError::Gone(..)
-        | FuzzTargetError::Container(_)
         | FuzzTargetError::Tuning(..)
         | FuzzTargetError::Docker(_) => UNREACHABLE,
     }
@@ -136,13 +138,7 @@ impl CliError {
             | CliError::Catalogue(_)
             | CliError::Write(_)
             | CliError::Baseline(_) => USAGE,
-            // Only the image's labels know its profiles, so this is found late, but it
-            // is still a typo in the target, not an unreachable server.
-            CliError::Run(RunError::Container(e))
-                if matches!(**e, ContainerError::UnknownProfile { .. }) =>
-            {
-                USAGE
-            }
+            CliError::Run(RunError::Container(e)) => container_exit_code(e),
             CliError::Run(_)
             | CliError::Serve(_)
             | CliError::Runtime(_)

@@ -68,8 +68,9 @@ pub async fn remove_all_labelled(docker: &Docker) -> Result<Vec<String>, DockerE
     Ok(remove_each(docker, &found).await)
 }
 
-/// The ids of the containers matching a label filter (`key` or `key=value`).
-async fn labelled(docker: &Docker, filter: &str) -> Result<Vec<String>, DockerError> {
+/// The ids of the containers, running or not, matching a label filter (`key` or
+/// `key=value`).
+pub async fn labelled(docker: &Docker, filter: &str) -> Result<Vec<String>, DockerError> {
     let filters: HashMap<String, Vec<String>> =
         HashMap::from([("label".to_string(), vec![filter.to_string()])]);
     let options = ListContainersOptionsBuilder::new()

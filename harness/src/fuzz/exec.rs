@@ -450,24 +450,7 @@ pub fn resync_bytes(protocol: Protocol, sent: &[u8]) -> Vec<u8> {
 /// `BDAT n [LAST]` announces n bytes taken whole, after which commands go on.
 /// Lines that are not BDAT commands (DATA bodies included) announce nothing.
 fn pending_chunk(sent: &[u8]) -> usize {
-    let mut owed = 0usize;
-    let mut i = 0;
-    while i < sent.len() {
-        if owed > 0 {
-            let take = owed.min(sent.len() - i);
-            i += take;
-            owed -= take;
-            continue;
-        }
-        let Some(lf) = sent[i..].iter().position(|&b| b == b'\n') else {
-            break;
-        };
-        let line = &sent[i..i + lf];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        owed = chunk_size(line).unwrap_or(0);
-        i += lf + 1;
-    }
-    owed
+    bytes_owed(sent, chunk_size)
 }
 
 /// The n of a `BDAT n [LAST]` line (the verb in any case).
@@ -490,6 +473,13 @@ fn chunk_size(line: &[u8]) -> Option<usize> {
 /// server does: lines, a `{n}` or `{n+}` at the end of a line announcing n bytes
 /// that are taken whole (line ends included), after which the line goes on.
 fn pending_literal(sent: &[u8]) -> usize {
+    bytes_owed(sent, literal_at_end)
+}
+
+/// Bytes still owed at the end of `sent`, read as lines where `announced` says how
+/// many raw bytes a line announces (taken whole, line ends included) before the
+/// next line starts.
+fn bytes_owed(sent: &[u8], announced: fn(&[u8]) -> Option<usize>) -> usize {
     let mut owed = 0usize;
     let mut i = 0;
     while i < sent.len() {
@@ -504,7 +494,7 @@ fn pending_literal(sent: &[u8]) -> usize {
         };
         let line = &sent[i..i + lf];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        owed = literal_at_end(line).unwrap_or(0);
+        owed = announced(line).unwrap_or(0);
         i += lf + 1;
     }
     owed
