@@ -272,7 +272,8 @@ fn context(
         rcpt: options.rcpt.clone().or_else(|| default_rcpt.cloned()),
         session: options.session.clone(),
         client_name: CLIENT_NAME.into(),
-        tls: crate::tls::TlsOptions::new(anchors, options.jobs),
+        tls: crate::tls::TlsOptions::new(anchors),
+        governor: crate::session::Governor::new(options.jobs),
         endpoint,
     }
 }

@@ -215,6 +215,7 @@ async fn preamble_reaches_the_start_of_tls_on_every_protocol() {
                 credentials: None,
             };
             let opened = open_to_tls_start(
+                &mailtls::session::Governor::new(2),
                 &endpoint,
                 "mailtls.invalid",
                 options(2000),

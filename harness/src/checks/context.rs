@@ -4,8 +4,13 @@
 
 use crate::report::model::{Outcome, Severity};
 use crate::scenario::Meta;
-use crate::session::{SessionOptions, Transcript};
+use crate::session::{Connection, Dial, Governor, SessionError, SessionOptions, Transcript};
 use crate::target::{Credentials, Endpoint, Policy, TlsMode};
+use std::sync::Arc;
+
+/// How many times one check may run when the server says it is busy in the
+/// middle of it (SMTP 421 after the greeting).
+pub const CHECK_ATTEMPTS: u32 = 4;
 
 /// Everything a check needs to run against one endpoint.
 #[derive(Debug, Clone)]
@@ -24,6 +29,8 @@ pub struct CheckContext {
     pub client_name: String,
     /// Extra trust anchors and the TLS facts the TLS checks of this endpoint share.
     pub tls: crate::tls::TlsOptions,
+    /// The endpoint's connection budget: every connection goes through it.
+    pub governor: Arc<Governor>,
 }
 
 impl CheckContext {
@@ -36,8 +43,25 @@ impl CheckContext {
             session: SessionOptions::default(),
             client_name: super::CLIENT_NAME.into(),
             tls: crate::tls::TlsOptions::default(),
+            governor: Governor::new(crate::runner::RunOptions::default().jobs),
             endpoint,
         }
+    }
+
+    /// Opens a connection to the endpoint through its governor (TLS at once on
+    /// implicit-TLS endpoints) once the server has greeted without turning us
+    /// away; the greeting is left for the caller to read.
+    pub async fn connect(
+        &self,
+        transcript: Transcript,
+    ) -> Result<Connection, (SessionError, Transcript)> {
+        let dial = Dial {
+            host: &self.endpoint.host,
+            port: self.endpoint.port,
+            implicit_tls: self.endpoint.scheme.tls_mode() == TlsMode::Implicit,
+            greeting: Some(self.endpoint.protocol()),
+        };
+        self.governor.open(&dial, &self.session, transcript).await
     }
 
     /// A fresh transcript that will never show the password, in any encoding it
@@ -66,6 +90,9 @@ pub struct Verdict {
     /// A severity that replaces the check's own for this result, when the finding
     /// weighs differently under the endpoint's policy.
     pub severity: Option<Severity>,
+    /// Set on an `error` because the server said it was busy in the middle of the
+    /// check (SMTP 421): the check may be run again after a back-off.
+    pub server_busy: bool,
 }
 
 impl Verdict {
@@ -75,6 +102,16 @@ impl Verdict {
             outcome,
             detail: detail.into(),
             severity: None,
+            server_busy: false,
+        }
+    }
+
+    /// The harness's `error` for a session error; one that says the server was busy
+    /// marks the verdict for another try.
+    pub fn trouble(e: &SessionError, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            server_busy: matches!(e, SessionError::Busy(_)),
+            ..Verdict::new(Outcome::Error, detail)
         }
     }
 

@@ -3,8 +3,8 @@
 
 use super::{CheckContext, Verdict};
 use crate::report::model::Outcome;
-use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Want};
-use crate::target::{Protocol, TlsMode};
+use crate::session::{busy_sign, read_answer, Answer, Connection, SessionError, Transcript, Want};
+use crate::target::Protocol;
 
 /// One connection of a native check.
 pub(crate) struct Dialog {
@@ -19,27 +19,15 @@ impl Dialog {
         ctx: &CheckContext,
         transcript: Transcript,
     ) -> Result<Dialog, (Verdict, Transcript)> {
-        let endpoint = &ctx.endpoint;
-        let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
-        let conn = Connection::connect(
-            &endpoint.host,
-            endpoint.port,
-            implicit,
-            ctx.session.clone(),
-            transcript,
-        )
-        .await
-        .map_err(|(e, t)| (Verdict::new(Outcome::Error, e.to_string()), t))?;
+        let conn = ctx
+            .connect(transcript)
+            .await
+            .map_err(|(e, t)| (Verdict::trouble(&e, e.to_string()), t))?;
         let mut dialog = Dialog {
             conn,
-            protocol: endpoint.protocol(),
+            protocol: ctx.endpoint.protocol(),
         };
-        let want = match dialog.protocol {
-            Protocol::Smtp => Want::SmtpReply,
-            Protocol::Imap => Want::ImapNext,
-            Protocol::Pop3 => Want::Pop3 { multi_line: false },
-        };
-        match dialog.read(&want).await {
+        match dialog.read(&Want::greeting(dialog.protocol)).await {
             Ok(greeting) if matches!(greeting.status.as_str(), "220" | "OK" | "+OK") => Ok(dialog),
             Ok(greeting) => Err((
                 Verdict::new(
@@ -64,9 +52,14 @@ impl Dialog {
         self.conn.send_segment(bytes).await
     }
 
-    /// Reads one answer.
+    /// Reads one answer; one that says the server is busy (SMTP 421) is the
+    /// harness's trouble, never something to judge.
     pub(crate) async fn read(&mut self, want: &Want) -> Result<Answer, SessionError> {
-        read_answer(&mut self.conn, self.protocol, want).await
+        let answer = read_answer(&mut self.conn, self.protocol, want).await?;
+        match busy_sign(self.protocol, &answer, false) {
+            Some(busy) => Err(SessionError::Busy(busy)),
+            None => Ok(answer),
+        }
     }
 
     /// Sends `line` and reads its answer.
@@ -103,8 +96,5 @@ impl Dialog {
 /// a server that closes or garbles its answer is judged by the caller, so here it
 /// is `error` too unless the caller decides otherwise.
 pub(crate) fn trouble(e: SessionError, waiting_for: &str) -> Verdict {
-    Verdict::new(
-        Outcome::Error,
-        format!("{e} (while waiting for {waiting_for})"),
-    )
+    Verdict::trouble(&e, format!("{e} (while waiting for {waiting_for})"))
 }

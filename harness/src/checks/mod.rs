@@ -10,7 +10,7 @@ pub mod native;
 pub mod smuggling;
 pub mod tls;
 
-pub use context::{skip_reason, CheckContext, Verdict};
+pub use context::{skip_reason, CheckContext, Verdict, CHECK_ATTEMPTS};
 pub use native::NativeCheck;
 
 use crate::report::model::{CheckResult, Outcome};
@@ -47,18 +47,41 @@ impl Check {
 
     /// Runs the check on its own connection(s) and returns its result; a check that
     /// does not apply to the endpoint, policy or user is `skip` without connecting.
+    /// A check the server interrupted by saying it is busy runs again after the
+    /// governor's back-off, a few times within a few `--timeout`s; the transcript
+    /// keeps every attempt.
     pub async fn run(&self, ctx: &CheckContext) -> CheckResult {
         let started = Instant::now();
         let meta = self.meta();
-        let transcript = ctx.new_transcript();
-        let (verdict, transcript) = match skip_reason(meta, ctx) {
-            Some(reason) => (Verdict::new(Outcome::Skip, reason), transcript),
-            None => match self {
+        let mut transcript = ctx.new_transcript();
+        if let Some(reason) = skip_reason(meta, ctx) {
+            return result_of(
+                meta,
+                Verdict::new(Outcome::Skip, reason),
+                started,
+                transcript,
+            );
+        }
+        let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
+        let mut attempt = 1;
+        loop {
+            let generation = ctx.governor.generation();
+            let (verdict, mut done) = match self {
                 Check::Script(scenario) => scenario::run::run(scenario, ctx, transcript).await,
                 Check::Native(check) => check.run(ctx, transcript).await,
-            },
-        };
-        result_of(meta, verdict, started, transcript)
+            };
+            if verdict.server_busy && attempt < CHECK_ATTEMPTS && started.elapsed() < budget {
+                let pause = ctx.governor.overloaded_since(generation);
+                attempt += 1;
+                done.note(format!(
+                    "the server was busy: running the check again (attempt {attempt} of at most {CHECK_ATTEMPTS}) after at least {} ms",
+                    pause.as_millis()
+                ));
+                transcript = done;
+                continue;
+            }
+            return result_of(meta, verdict, started, done);
+        }
     }
 }
 

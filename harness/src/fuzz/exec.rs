@@ -406,14 +406,18 @@ fn event_of(e: SessionError, step: usize) -> Event {
             error: e.to_string(),
         },
         SessionError::Timeout { .. } => Event::Silent { step },
-        SessionError::Handshake(error) => Event::TlsFailed { step, error },
+        SessionError::Handshake(error) | SessionError::HandshakeDropped(error) => {
+            Event::TlsFailed { step, error }
+        }
         SessionError::HandshakeAlert(alert) => Event::TlsFailed {
             step,
             error: format!("received fatal alert: {alert}"),
         },
-        SessionError::Closed { .. } | SessionError::Io(_) | SessionError::Connect { .. } => {
-            Event::Closed { step }
-        }
+        SessionError::Closed { .. }
+        | SessionError::Io(_)
+        | SessionError::Connect { .. }
+        | SessionError::Busy(_)
+        | SessionError::Overloaded(_) => Event::Closed { step },
     }
 }
 

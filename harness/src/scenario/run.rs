@@ -7,8 +7,10 @@ use super::ast::*;
 use crate::checks::{CheckContext, Verdict};
 use crate::report::model::Outcome;
 use crate::session::answer::pop3_is_multi_line;
-use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Waited, Want};
-use crate::target::{Protocol, TlsMode};
+use crate::session::{
+    busy_sign, read_answer, Answer, Connection, SessionError, Transcript, Waited, Want,
+};
+use crate::target::Protocol;
 use crate::wire::Capabilities;
 use regex::Regex;
 use std::collections::VecDeque;
@@ -20,18 +22,9 @@ pub async fn run(
     ctx: &CheckContext,
     transcript: Transcript,
 ) -> (Verdict, Transcript) {
-    let implicit = ctx.endpoint.scheme.tls_mode() == TlsMode::Implicit;
-    let conn = match Connection::connect(
-        &ctx.endpoint.host,
-        ctx.endpoint.port,
-        implicit,
-        ctx.session.clone(),
-        transcript,
-    )
-    .await
-    {
+    let conn = match ctx.connect(transcript).await {
         Ok(conn) => conn,
-        Err((e, transcript)) => return (Verdict::new(Outcome::Error, e.to_string()), transcript),
+        Err((e, transcript)) => return (Verdict::trouble(&e, e.to_string()), transcript),
     };
     let mut interpreter = Interpreter {
         scenario,
@@ -181,6 +174,10 @@ impl Interpreter<'_> {
         }
         if self.matches(pattern, &answer) {
             Ok(())
+        } else if let Some(busy) = busy_sign(protocol, &answer, false) {
+            // About the server's load, not the check: never a verdict.
+            let e = SessionError::Busy(busy);
+            Err(self.trouble(step, &pattern.written, e))
         } else {
             let expected = pattern.written.replace("${tag}", &self.tag);
             Err(self.unmet(
@@ -287,8 +284,8 @@ impl Interpreter<'_> {
     /// what the server did (closing, a malformed answer, a failed handshake) is judged.
     fn trouble(&self, step: &Step, expected: &str, e: SessionError) -> Verdict {
         if e.is_harness_trouble() {
-            Verdict::new(
-                Outcome::Error,
+            Verdict::trouble(
+                &e,
                 format!("{e} (line {}, expecting {expected})", step.line),
             )
         } else {

@@ -26,6 +26,17 @@ pub enum Want {
     ImapCompletion,
 }
 
+impl Want {
+    /// What a server's greeting is, in `protocol`.
+    pub fn greeting(protocol: Protocol) -> Want {
+        match protocol {
+            Protocol::Smtp => Want::SmtpReply,
+            Protocol::Imap => Want::ImapNext,
+            Protocol::Pop3 => Want::Pop3 { multi_line: false },
+        }
+    }
+}
+
 /// One answer, reduced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
@@ -143,6 +154,36 @@ pub async fn read_answer(
     }
 }
 
+/// Reads the answer `want` describes without consuming it: the next read gets it
+/// again. The bytes are in the transcript once, as they arrived.
+pub async fn peek_answer(
+    conn: &mut Connection,
+    protocol: Protocol,
+    want: &Want,
+) -> Result<Answer, SessionError> {
+    conn.start_peek();
+    let answer = read_answer(conn, protocol, want).await;
+    conn.end_peek();
+    answer
+}
+
+/// Whether `answer` says the server is too busy for us, or limits this client,
+/// rather than anything about the check: a reason to back off and come again,
+/// never a verdict. At the greeting: SMTP 4xx, POP3 `-ERR`, IMAP `* BYE`. Later:
+/// SMTP 421 (service not available, closing). Other refusals later in a session
+/// (POP3 `-ERR [IN-USE]` to PASS, say) are evidence for the check that got them.
+pub fn busy_sign(protocol: Protocol, answer: &Answer, at_greeting: bool) -> Option<String> {
+    let busy = match protocol {
+        Protocol::Smtp if at_greeting => answer.status.starts_with('4'),
+        Protocol::Smtp => answer.status == "421",
+        Protocol::Pop3 => at_greeting && answer.status == "-ERR",
+        Protocol::Imap => {
+            at_greeting && answer.tag.as_deref() == Some("*") && answer.status == "BYE"
+        }
+    };
+    busy.then(|| answer.summary())
+}
+
 async fn read_imap(conn: &mut Connection) -> Result<imap::Response, SessionError> {
     Ok(conn
         .read_decoded(imap::Response::decode, "an IMAP response")
@@ -215,5 +256,43 @@ pub fn pop3_is_multi_line(command_line: &str) -> bool {
         // before RFC 5034 that Dovecot and Cyrus still answer).
         "AUTH" => !has_arg,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(tag: Option<&str>, status: &str, text: &str) -> Answer {
+        Answer {
+            status: status.into(),
+            tag: tag.map(String::from),
+            text: text.into(),
+            capabilities: None,
+        }
+    }
+
+    #[test]
+    fn busy_greetings_are_signs_of_overload() {
+        let smtp = answer(None, "421", "4.7.0 too many connections");
+        assert!(busy_sign(Protocol::Smtp, &smtp, true).is_some());
+        assert!(busy_sign(Protocol::Smtp, &answer(None, "450", "later"), true).is_some());
+        let pop3 = answer(None, "-ERR", "[IN-USE] too many connections");
+        assert!(busy_sign(Protocol::Pop3, &pop3, true).is_some());
+        let imap = answer(Some("*"), "BYE", "too many connections");
+        assert!(busy_sign(Protocol::Imap, &imap, true).is_some());
+    }
+
+    #[test]
+    fn rejects_ordinary_answers_as_signs_of_overload() {
+        assert!(busy_sign(Protocol::Smtp, &answer(None, "220", "ready"), true).is_none());
+        assert!(busy_sign(Protocol::Smtp, &answer(None, "554", "go away"), true).is_none());
+        assert!(busy_sign(Protocol::Smtp, &answer(None, "450", "greylisted"), false).is_none());
+        assert!(busy_sign(Protocol::Smtp, &answer(None, "421", "closing"), false).is_some());
+        let in_use = answer(None, "-ERR", "[IN-USE] locked");
+        assert!(busy_sign(Protocol::Pop3, &in_use, false).is_none());
+        let logout = answer(Some("*"), "BYE", "logging out");
+        assert!(busy_sign(Protocol::Imap, &logout, false).is_none());
+        assert!(busy_sign(Protocol::Imap, &answer(Some("*"), "OK", "hi"), true).is_none());
     }
 }

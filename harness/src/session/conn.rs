@@ -3,6 +3,7 @@
 //! deadline; every byte goes to the transcript; bytes buffered at the moment of the
 //! upgrade are handed to the caller instead of being dropped or fed to TLS.
 
+use super::governor::Permit;
 use super::transcript::Transcript;
 use crate::tls::client::{permissive_config, server_name};
 use crate::wire::{DecodeError, Decoded, Limits};
@@ -76,6 +77,18 @@ pub enum SessionError {
     /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
+    /// The server closed or reset the connection during the TLS handshake, without
+    /// an alert.
+    #[error("TLS handshake failed: {0}")]
+    HandshakeDropped(String),
+    /// The server answered that it is busy and closing (SMTP 421) in the middle of
+    /// a session: about the harness's load, not a verdict.
+    #[error("the server is busy: `{0}`")]
+    Busy(String),
+    /// The server kept refusing or turning away connections until the governor's
+    /// budget was spent (the cause and what to do).
+    #[error("{0}")]
+    Overloaded(String),
     /// The server answered the TLS handshake with a fatal alert (its name): a TLS
     /// stack is there and refused, unlike a connection that closed or broke.
     #[error("TLS handshake failed: received fatal alert: {0}")]
@@ -91,7 +104,11 @@ impl SessionError {
     pub fn is_harness_trouble(&self) -> bool {
         matches!(
             self,
-            SessionError::Connect { .. } | SessionError::Timeout { .. } | SessionError::Io(_)
+            SessionError::Connect { .. }
+                | SessionError::Timeout { .. }
+                | SessionError::Io(_)
+                | SessionError::Busy(_)
+                | SessionError::Overloaded(_)
         )
     }
 }
@@ -116,6 +133,8 @@ pub struct PlainStream {
     pub buffered: Vec<u8>,
     /// The session so far.
     pub transcript: Transcript,
+    /// The governor's slot for this connection, held until the stream is dropped.
+    pub permit: Option<Permit>,
 }
 
 /// The result of a STARTTLS upgrade.
@@ -153,6 +172,10 @@ pub struct Connection {
     options: SessionOptions,
     tls: Option<TlsInfo>,
     transcript: Transcript,
+    /// While peeking: the bytes decoded so far, to be put back.
+    peeked: Option<Vec<u8>>,
+    /// The governor's slot, released when the connection ends.
+    permit: Option<Permit>,
 }
 
 impl Connection {
@@ -198,6 +221,8 @@ impl Connection {
             options,
             tls: None,
             transcript,
+            peeked: None,
+            permit: None,
         };
         if implicit_tls {
             if let Err(e) = conn.handshake().await {
@@ -205,6 +230,26 @@ impl Connection {
             }
         }
         Ok(conn)
+    }
+
+    /// Keeps the governor's slot for as long as this connection lives.
+    pub(crate) fn hold(&mut self, permit: Permit) {
+        self.permit = Some(permit);
+    }
+
+    /// Starts reading ahead without consuming: what [`Connection::read_decoded`]
+    /// decodes from now on is put back by [`Connection::end_peek`], and its
+    /// deviations are noted only when it is read for real.
+    pub(crate) fn start_peek(&mut self) {
+        self.peeked = Some(Vec::new());
+    }
+
+    /// Puts back everything decoded since [`Connection::start_peek`].
+    pub(crate) fn end_peek(&mut self) {
+        if let Some(mut peeked) = self.peeked.take() {
+            peeked.append(&mut self.buf);
+            self.buf = peeked;
+        }
     }
 
     /// The transcript so far.
@@ -230,6 +275,7 @@ impl Connection {
                 tcp,
                 buffered: self.buf,
                 transcript: self.transcript,
+                permit: self.permit,
             }),
             _ => Err(SessionError::Handshake(
                 "TLS is already active on this connection".into(),
@@ -291,10 +337,16 @@ impl Connection {
             let deadline = (Instant::now() + self.options.timeout).min(ceiling);
             match decode(&self.buf, &self.options.limits) {
                 Ok(decoded) => {
-                    for deviation in &decoded.deviations {
-                        self.transcript.note(format!("deviation: {deviation}"));
+                    let consumed = self.buf.drain(..decoded.consumed.min(self.buf.len()));
+                    match &mut self.peeked {
+                        Some(peeked) => peeked.extend(consumed),
+                        None => {
+                            drop(consumed);
+                            for deviation in &decoded.deviations {
+                                self.transcript.note(format!("deviation: {deviation}"));
+                            }
+                        }
                     }
-                    self.buf.drain(..decoded.consumed.min(self.buf.len()));
                     return Ok(decoded);
                 }
                 Err(DecodeError::Incomplete) => {
@@ -381,6 +433,7 @@ impl Connection {
                     Some(rustls::Error::AlertReceived(alert)) => {
                         SessionError::HandshakeAlert(format!("{alert:?}"))
                     }
+                    None if is_peer_gone(&e) => SessionError::HandshakeDropped(e.to_string()),
                     _ => SessionError::Handshake(e.to_string()),
                 });
             }

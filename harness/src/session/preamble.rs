@@ -2,10 +2,12 @@
 //! endpoints, after the protocol's own STARTTLS exchange (greeting, capabilities,
 //! STARTTLS, go-ahead) otherwise. TLS probes start from here.
 
-use super::answer::{read_answer, Want};
+use super::answer::{busy_sign, read_answer, Answer, Want};
 use super::conn::{Connection, PlainStream, SessionError, SessionOptions};
+use super::governor::{Dial, Governor};
 use super::transcript::Transcript;
 use crate::target::{Endpoint, Protocol, TlsMode};
+use std::sync::Arc;
 
 /// Why the connection did not reach the start of TLS.
 #[derive(Debug, thiserror::Error)]
@@ -29,27 +31,28 @@ pub enum PreambleError {
     Session(#[from] SessionError),
 }
 
-/// Connects to `endpoint` and returns the plain socket at the moment the first TLS
-/// byte should be sent, with the transcript of the exchange that led there.
+/// Connects to `endpoint` through `governor` and returns the plain socket (with its
+/// connection slot) at the moment the first TLS byte should be sent, with the
+/// transcript of the exchange that led there.
 pub async fn open_to_tls_start(
+    governor: &Arc<Governor>,
     endpoint: &Endpoint,
     client_name: &str,
     options: SessionOptions,
     transcript: Transcript,
 ) -> Result<PlainStream, (PreambleError, Transcript)> {
-    let mut conn = match Connection::connect(
-        &endpoint.host,
-        endpoint.port,
-        false,
-        options,
-        transcript,
-    )
-    .await
-    {
+    let starttls = endpoint.scheme.tls_mode() == TlsMode::StartTls;
+    let dial = Dial {
+        host: &endpoint.host,
+        port: endpoint.port,
+        implicit_tls: false,
+        greeting: starttls.then(|| endpoint.protocol()),
+    };
+    let mut conn = match governor.open(&dial, &options, transcript).await {
         Ok(conn) => conn,
         Err((e, transcript)) => return Err((e.into(), transcript)),
     };
-    if endpoint.scheme.tls_mode() == TlsMode::StartTls {
+    if starttls {
         if let Err(e) = negotiate(&mut conn, endpoint.protocol(), client_name).await {
             return Err((e, conn.into_transcript()));
         }
@@ -67,7 +70,6 @@ pub async fn open_to_tls_start(
 
 /// One protocol's way to STARTTLS.
 struct Exchange {
-    greeting_want: Want,
     greeting: &'static str,
     ask_capabilities: String,
     capabilities_want: Want,
@@ -81,7 +83,6 @@ impl Exchange {
     fn of(protocol: Protocol, client_name: &str) -> Exchange {
         match protocol {
             Protocol::Smtp => Exchange {
-                greeting_want: Want::SmtpReply,
                 greeting: "220",
                 ask_capabilities: format!("EHLO {client_name}\r\n"),
                 capabilities_want: Want::SmtpReply,
@@ -91,7 +92,6 @@ impl Exchange {
                 go_ahead: "220",
             },
             Protocol::Imap => Exchange {
-                greeting_want: Want::ImapNext,
                 greeting: "OK",
                 ask_capabilities: "m1 CAPABILITY\r\n".into(),
                 capabilities_want: Want::ImapCompletion,
@@ -101,7 +101,6 @@ impl Exchange {
                 go_ahead: "OK",
             },
             Protocol::Pop3 => Exchange {
-                greeting_want: Want::Pop3 { multi_line: false },
                 greeting: "+OK",
                 ask_capabilities: "CAPA\r\n".into(),
                 capabilities_want: Want::Pop3 { multi_line: true },
@@ -121,10 +120,10 @@ async fn negotiate(
     client_name: &str,
 ) -> Result<(), PreambleError> {
     let steps = Exchange::of(protocol, client_name);
-    let greeting = read_answer(conn, protocol, &steps.greeting_want).await?;
+    let greeting = read_answer(conn, protocol, &Want::greeting(protocol)).await?;
     expect(&greeting, steps.greeting, "a greeting")?;
     conn.send_segment(steps.ask_capabilities.as_bytes()).await?;
-    let capabilities = read_answer(conn, protocol, &steps.capabilities_want).await?;
+    let capabilities = read_unless_busy(conn, protocol, &steps.capabilities_want).await?;
     let offered = capabilities
         .capabilities
         .as_ref()
@@ -133,8 +132,21 @@ async fn negotiate(
         return Err(PreambleError::NotOffered);
     }
     conn.send_segment(steps.starttls.as_bytes()).await?;
-    let go_ahead = read_answer(conn, protocol, &steps.go_ahead_want).await?;
+    let go_ahead = read_unless_busy(conn, protocol, &steps.go_ahead_want).await?;
     expect(&go_ahead, steps.go_ahead, "the STARTTLS go-ahead")
+}
+
+/// Reads an answer; one that says the server is busy (SMTP 421) is harness trouble.
+async fn read_unless_busy(
+    conn: &mut Connection,
+    protocol: Protocol,
+    want: &Want,
+) -> Result<Answer, SessionError> {
+    let answer = read_answer(conn, protocol, want).await?;
+    match busy_sign(protocol, &answer, false) {
+        Some(busy) => Err(SessionError::Busy(busy)),
+        None => Ok(answer),
+    }
 }
 
 fn expect(

@@ -54,19 +54,40 @@ pub enum ProbeError {
     /// The endpoint does not advertise STARTTLS: there is no TLS to probe.
     #[error("STARTTLS not offered, nothing to test")]
     NotOffered,
-    /// Connecting or the STARTTLS exchange failed (the harness's trouble, or a
-    /// server that cannot be brought to TLS).
+    /// Connecting or the STARTTLS exchange failed: a server that cannot be
+    /// brought to TLS.
     #[error("could not reach the start of TLS: {0}")]
     Preamble(String),
+    /// Connecting or the STARTTLS exchange was cut short by the harness's own
+    /// trouble (a timeout, a socket error, a busy server).
+    #[error("could not reach the start of TLS: {0}")]
+    Lost(String),
     /// Nothing (or not enough) arrived before the deadline.
     #[error("timed out after {0} ms waiting for the server's answer to the ClientHello")]
     Timeout(u64),
+    /// The connection was reset before the server answered: a lost connection,
+    /// never a refusal (only an alert, a close or another version's ServerHello
+    /// refuses).
+    #[error("the connection was reset before the server answered the ClientHello ({0})")]
+    Reset(String),
     /// A socket error.
     #[error("I/O error: {0}")]
     Io(String),
     /// The answer is not readable TLS.
     #[error(transparent)]
     Malformed(#[from] ResponseError),
+}
+
+impl ProbeError {
+    /// Whether another connection may well get an answer: a reset, a timeout, a
+    /// socket error (ours, such as too many open files) or a connection that could
+    /// not be brought to TLS for one of those reasons.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProbeError::Timeout(_) | ProbeError::Reset(_) | ProbeError::Io(_) | ProbeError::Lost(_)
+        )
+    }
 }
 
 /// A probe's answer (or why there is none) and its transcript.
@@ -85,6 +106,7 @@ pub async fn run(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
     let mut transcript = ctx.new_transcript();
     transcript.note(format!("probe: {}", probe.label));
     let answer = match open_to_tls_start(
+        &ctx.governor,
         &ctx.endpoint,
         &ctx.client_name,
         ctx.session.clone(),
@@ -99,6 +121,10 @@ pub async fn run(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         Err((PreambleError::NotOffered, t)) => {
             transcript = t;
             Err(ProbeError::NotOffered)
+        }
+        Err((PreambleError::Session(e), t)) if e.is_harness_trouble() => {
+            transcript = t;
+            Err(ProbeError::Lost(e.to_string()))
         }
         Err((e, t)) => {
             transcript = t;
@@ -131,6 +157,7 @@ async fn exchange(
     .await;
     match sent {
         Ok(Ok(())) => {}
+        Ok(Err(e)) if is_reset(&e) => return Err(ProbeError::Reset(e.to_string())),
         Ok(Err(e)) if is_peer_gone(&e) => return Ok(Answer::Closed),
         Ok(Err(e)) => return Err(ProbeError::Io(e.to_string())),
         Err(_) => return Err(ProbeError::Timeout(timeout.as_millis() as u64)),
@@ -149,6 +176,10 @@ async fn exchange(
                 buf.extend_from_slice(&chunk[..n]);
                 false
             }
+            Ok(Err(e)) if is_reset(&e) => {
+                transcript.note(format!("connection reset ({e})"));
+                return Err(ProbeError::Reset(e.to_string()));
+            }
             Ok(Err(e)) if is_peer_gone(&e) => true,
             Ok(Err(e)) => return Err(ProbeError::Io(e.to_string())),
             Err(_) => return Err(ProbeError::Timeout(timeout.as_millis() as u64)),
@@ -163,4 +194,14 @@ async fn exchange(
             );
         }
     }
+}
+
+/// A reset or abort, as opposed to an orderly close.
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    )
 }

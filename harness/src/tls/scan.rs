@@ -1,7 +1,9 @@
 //! The TLS facts of one endpoint, gathered once and shared by every TLS check of a
 //! run: which versions a lone hello gets accepted, which weak suites each accepted
 //! version takes, what a fallback hello gets, and the certificate chain. Each part
-//! is computed on first demand; probes run concurrently, at most `jobs` at a time.
+//! is computed on first demand; probes run concurrently, each connection through
+//! the endpoint's governor, and a probe whose connection is lost (reset, timed
+//! out, a socket error) is tried again before it counts as the harness's trouble.
 
 use crate::checks::CheckContext;
 use crate::session::{open_to_tls_start, PreambleError, Transcript};
@@ -13,7 +15,7 @@ use rustls::pki_types::ServerName;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
@@ -28,12 +30,11 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// Options with these anchors and at most `jobs` concurrent probe connections.
-    pub fn new(trust_anchors: Vec<Vec<u8>>, jobs: usize) -> TlsOptions {
+    /// Options with these anchors and nothing gathered yet.
+    pub fn new(trust_anchors: Vec<Vec<u8>>) -> TlsOptions {
         TlsOptions {
             trust_anchors,
             memo: Arc::new(Memo {
-                permits: Semaphore::new(jobs.max(1)),
                 versions: OnceCell::new(),
                 ciphers: OnceCell::new(),
                 fallback: OnceCell::new(),
@@ -45,7 +46,7 @@ impl TlsOptions {
 
 impl Default for TlsOptions {
     fn default() -> Self {
-        TlsOptions::new(Vec::new(), 8)
+        TlsOptions::new(Vec::new())
     }
 }
 
@@ -58,7 +59,6 @@ impl fmt::Debug for TlsOptions {
 }
 
 struct Memo {
-    permits: Semaphore,
     versions: OnceCell<Arc<Versions>>,
     ciphers: OnceCell<Arc<Ciphers>>,
     fallback: OnceCell<Arc<Option<ProbeRecord>>>,
@@ -303,9 +303,7 @@ pub async fn chain(ctx: &CheckContext) -> Arc<Chain> {
     let memo = ctx.tls.memo.clone();
     memo.chain
         .get_or_init(|| async {
-            let _permit = ctx.tls.memo.permits.acquire().await;
-            let handshake = rustls_chain(ctx).await;
-            drop(_permit);
+            let handshake = rustls_chain_patiently(ctx).await;
             if handshake.trouble.is_none() || handshake.trouble.as_deref() == Some(NOT_OFFERED) {
                 return Arc::new(handshake);
             }
@@ -338,7 +336,37 @@ pub async fn chain(ctx: &CheckContext) -> Arc<Chain> {
 
 const NOT_OFFERED: &str = "STARTTLS not offered, nothing to test";
 
-async fn rustls_chain(ctx: &CheckContext) -> Chain {
+/// How many connections one probe (or the chain's handshake) may use when the
+/// earlier ones were lost.
+const PROBE_ATTEMPTS: u32 = 3;
+
+/// [`rustls_chain`], tried again while its connection is lost rather than refused.
+async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
+    let mut earlier = ctx.new_transcript();
+    let mut attempt = 1;
+    loop {
+        let generation = ctx.governor.generation();
+        let (mut chain, transient) = rustls_chain(ctx).await;
+        if transient && attempt < PROBE_ATTEMPTS {
+            let pause = ctx.governor.overloaded_since(generation);
+            earlier.append(&chain.transcript);
+            earlier.note(format!(
+                "connection lost; trying again after {} ms",
+                pause.as_millis()
+            ));
+            attempt += 1;
+            continue;
+        }
+        if attempt > 1 {
+            chain.transcript = append(earlier, &chain.transcript);
+        }
+        return chain;
+    }
+}
+
+/// A rustls handshake for the chain, and whether its failure was a lost
+/// connection (worth another try) rather than the server's answer.
+async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
     let failed = |trouble: String, transcript: Transcript| Chain {
         certificates: Vec::new(),
         source: String::new(),
@@ -347,6 +375,7 @@ async fn rustls_chain(ctx: &CheckContext) -> Chain {
     };
     let transcript = ctx.new_transcript();
     let plain = match open_to_tls_start(
+        &ctx.governor,
         &ctx.endpoint,
         &ctx.client_name,
         ctx.session.clone(),
@@ -355,9 +384,17 @@ async fn rustls_chain(ctx: &CheckContext) -> Chain {
     .await
     {
         Ok(plain) => plain,
-        Err((PreambleError::NotOffered, t)) => return failed(NOT_OFFERED.into(), t),
-        Err((e, t)) => return failed(format!("could not reach the start of TLS: {e}"), t),
+        Err((PreambleError::NotOffered, t)) => return (failed(NOT_OFFERED.into(), t), false),
+        Err((e, t)) => {
+            let transient = matches!(&e, PreambleError::Session(s) if s.is_harness_trouble());
+            return (
+                failed(format!("could not reach the start of TLS: {e}"), t),
+                transient,
+            );
+        }
     };
+    // The slot is held until the handshake is over.
+    let _permit = plain.permit;
     let mut transcript = plain.transcript;
     let name = ctx
         .session
@@ -366,7 +403,7 @@ async fn rustls_chain(ctx: &CheckContext) -> Chain {
         .unwrap_or(&ctx.endpoint.host);
     let name = match server_name(name) {
         Ok(name) => name,
-        Err(e) => return failed(e, transcript),
+        Err(e) => return (failed(e, transcript), false),
     };
     transcript.note("TLS handshake (rustls, TLS 1.2 and 1.3) for the certificate chain");
     let connector = tokio_rustls::TlsConnector::from(permissive_config());
@@ -385,16 +422,21 @@ async fn rustls_chain(ctx: &CheckContext) -> Chain {
                 "TLS established: {version}; server certificate chain of {} certificate(s)",
                 certificates.len()
             ));
-            Chain {
+            let chain = Chain {
                 certificates,
                 source: format!("a {version} handshake"),
                 trouble: None,
                 transcript,
-            }
+            };
+            (chain, false)
         }
         Ok(Err(e)) => {
             transcript.note(format!("TLS handshake failed: {e}"));
-            failed(format!("TLS handshake failed: {e}"), transcript)
+            let lost = e.get_ref().is_none() && crate::session::conn::is_peer_gone(&e);
+            (
+                failed(format!("TLS handshake failed: {e}"), transcript),
+                lost,
+            )
         }
         Err(_) => {
             let why = format!(
@@ -402,7 +444,7 @@ async fn rustls_chain(ctx: &CheckContext) -> Chain {
                 ctx.session.timeout.as_millis()
             );
             transcript.note(why.clone());
-            failed(why, transcript)
+            (failed(why, transcript), true)
         }
     }
 }
@@ -426,10 +468,41 @@ fn sni(ctx: &CheckContext) -> Option<String> {
     }
 }
 
-/// Runs one probe within the endpoint's connection limit.
+/// Runs one probe (its connection through the endpoint's governor), again while
+/// its connection is lost rather than answered; every attempt stays in the
+/// transcript.
 async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
-    let _permit = ctx.tls.memo.permits.acquire().await;
-    probe::run(ctx, probe).await
+    let mut earlier: Option<Transcript> = None;
+    let mut attempt = 1;
+    loop {
+        let generation = ctx.governor.generation();
+        let mut record = probe::run(ctx, probe).await;
+        let attempts = match &record.answer {
+            // A server that waits for more of a hello it cannot read is slow to
+            // tell apart from a lost connection: one more try, not two.
+            Err(ProbeError::Timeout(_)) => PROBE_ATTEMPTS - 1,
+            Err(e) if e.is_transient() => PROBE_ATTEMPTS,
+            _ => 1,
+        };
+        if attempt < attempts {
+            let pause = ctx.governor.overloaded_since(generation);
+            let mut kept = earlier
+                .take()
+                .unwrap_or_else(|| record.transcript.sibling());
+            kept.append(&record.transcript);
+            kept.note(format!(
+                "connection lost; probing again after {} ms",
+                pause.as_millis()
+            ));
+            earlier = Some(kept);
+            attempt += 1;
+            continue;
+        }
+        if let Some(earlier) = earlier {
+            record.transcript = append(earlier, &record.transcript);
+        }
+        return record;
+    }
 }
 
 /// Runs probes concurrently within the limit; results in the order given.

@@ -1,0 +1,487 @@
+//! The one way out to a target. Every connection the harness opens to an
+//! endpoint — scripted and native checks, TLS probes, the smuggling probes — is
+//! granted here, so `--jobs` is a hard cap on simultaneous connections to it.
+//!
+//! The governor is patient with servers that defend themselves: when one shows
+//! it is overloaded or limiting (a refused or reset connection, a close or a
+//! timeout before the greeting, a 421 / `-ERR` / `* BYE` greeting), it halves the
+//! endpoint's concurrency (never below one), pauses every new connection for an
+//! exponential back-off with jitter, and the connection is tried again. Each
+//! success raises the concurrency by one again, up to `--jobs` (additive
+//! increase, multiplicative decrease, as TCP does). Only when a bounded budget is
+//! spent does the caller get the error, with the cause and what to do.
+
+use super::answer::{busy_sign, peek_answer, Want};
+use super::conn::{Connection, SessionError, SessionOptions};
+use super::transcript::Transcript;
+use crate::target::Protocol;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The first back-off after a sign of overload; it doubles with each sign in a row.
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+
+/// The longest single back-off.
+const BACKOFF_CAP: Duration = Duration::from_secs(3);
+
+/// How many connections one open may try before it gives up. Enough to ride out
+/// a burst that a per-client cap refuses while the concurrency halves to one.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// The time budget of one open (all attempts and back-offs together), in read
+/// timeouts: a few `--timeout`s, so that a server that stays overloaded ends
+/// the check in bounded time.
+pub const BUDGET_TIMEOUTS: u32 = 4;
+
+/// The connection budget of one endpoint.
+#[derive(Debug)]
+pub struct Governor {
+    jobs: usize,
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Connections open now.
+    in_use: usize,
+    /// How many may be open now: between 1 and `jobs`.
+    allowed: usize,
+    /// No new connection before this instant (the back-off in force).
+    paused_until: Option<Instant>,
+    /// Bumped at each reduction, so that the connections of one burst that all
+    /// fail together count as one sign, not as many.
+    generation: u64,
+    /// Signs of overload in a row, for the exponential back-off.
+    streak: u32,
+    /// The most connections that were ever open at once.
+    peak: usize,
+}
+
+/// A granted connection slot; the slot is free again when this is dropped.
+#[derive(Debug)]
+pub struct Permit {
+    governor: Arc<Governor>,
+    generation: u64,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.governor.lock().in_use -= 1;
+        self.governor.changed.notify_waiters();
+    }
+}
+
+impl Governor {
+    /// A governor allowing at most `jobs` (at least one) simultaneous connections.
+    pub fn new(jobs: usize) -> Arc<Governor> {
+        let jobs = jobs.max(1);
+        Arc::new(Governor {
+            jobs,
+            state: Mutex::new(State {
+                in_use: 0,
+                allowed: jobs,
+                paused_until: None,
+                generation: 0,
+                streak: 0,
+                peak: 0,
+            }),
+            changed: Notify::new(),
+        })
+    }
+
+    /// The hard cap.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
+    /// How many connections may be open now (lowered by signs of overload).
+    pub fn allowed(&self) -> usize {
+        self.lock().allowed
+    }
+
+    /// The most connections that were open at once so far.
+    pub fn peak(&self) -> usize {
+        self.lock().peak
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent across a panic (plain counters).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits for a slot: until fewer than the allowed number are open and no
+    /// back-off is in force.
+    pub async fn acquire(self: &Arc<Self>) -> Permit {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read, so no release is missed.
+            notified.as_mut().enable();
+            let paused_until = {
+                let mut state = self.lock();
+                match state.paused_until {
+                    Some(until) if until > Instant::now() => Some(until),
+                    _ => {
+                        state.paused_until = None;
+                        if state.in_use < state.allowed {
+                            state.in_use += 1;
+                            state.peak = state.peak.max(state.in_use);
+                            return Permit {
+                                governor: self.clone(),
+                                generation: state.generation,
+                            };
+                        }
+                        None
+                    }
+                }
+            };
+            match paused_until {
+                Some(until) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until) => {}
+                        _ = notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// The current generation: take it before a connection whose failure may be
+    /// reported with [`Governor::overloaded_since`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// A connection granted by `permit` was refused or turned away: lower the
+    /// concurrency and pause new connections, once per burst. Returns the pause.
+    pub fn overloaded(&self, permit: &Permit) -> Duration {
+        self.overloaded_since(permit.generation)
+    }
+
+    /// A connection opened at `generation` was lost or told us the server is
+    /// busy: as [`Governor::overloaded`].
+    pub fn overloaded_since(&self, generation: u64) -> Duration {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if generation == state.generation {
+            state.generation += 1;
+            state.allowed = (state.allowed / 2).max(1);
+            state.streak = state.streak.saturating_add(1);
+            let delay = backoff(state.streak);
+            state.paused_until = Some(now + delay);
+        }
+        let pause = state
+            .paused_until
+            .map(|until| until.saturating_duration_since(now))
+            .unwrap_or_default();
+        drop(state);
+        self.changed.notify_waiters();
+        pause
+    }
+
+    /// A connection was accepted and greeted: one more may be open again.
+    pub fn succeeded(&self) {
+        let mut state = self.lock();
+        state.streak = 0;
+        if state.allowed < self.jobs {
+            state.allowed += 1;
+            drop(state);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Opens a connection to `dial` through the budget, retrying while the server
+    /// shows signs of overload (see the module doc). With a greeting protocol, the
+    /// greeting is awaited and judged here but left unread for the caller. The
+    /// transcript shows every attempt.
+    pub async fn open(
+        self: &Arc<Self>,
+        dial: &Dial<'_>,
+        options: &SessionOptions,
+        mut transcript: Transcript,
+    ) -> Result<Connection, (SessionError, Transcript)> {
+        let started = Instant::now();
+        let budget = options.timeout * BUDGET_TIMEOUTS;
+        let mut signs: Vec<Overload> = Vec::new();
+        loop {
+            let permit = self.acquire().await;
+            let attempt = signs.len() as u32 + 1;
+            if attempt > 1 {
+                transcript.note(format!("attempt {attempt} of at most {MAX_ATTEMPTS}"));
+            }
+            let outcome = self.attempt(dial, options, transcript).await;
+            let (sign, t) = match outcome {
+                Ok(mut conn) => {
+                    self.succeeded();
+                    conn.hold(permit);
+                    return Ok(conn);
+                }
+                Err(Attempt::Failed(e, t)) => return Err((e, t)),
+                Err(Attempt::Overloaded(sign, t)) => (sign, t),
+            };
+            transcript = t;
+            let pause = self.overloaded(&permit);
+            drop(permit);
+            let spent = started.elapsed();
+            let last = signs.len() as u32 + 1 >= MAX_ATTEMPTS || spent + pause >= budget;
+            signs.push(sign);
+            if last {
+                let error = give_up(&signs, spent, self.jobs);
+                transcript.note(error.to_string());
+                return Err((error, transcript));
+            }
+            transcript.note(format!(
+                "{}: backing off {} ms, then connecting again with at most {} connection(s) at once",
+                signs.last().map(Overload::describe).unwrap_or_default(),
+                pause.as_millis(),
+                self.allowed()
+            ));
+        }
+    }
+
+    /// One connection attempt: connect (and handshake on implicit TLS), then wait
+    /// for the greeting without consuming it.
+    async fn attempt(
+        &self,
+        dial: &Dial<'_>,
+        options: &SessionOptions,
+        transcript: Transcript,
+    ) -> Result<Connection, Attempt> {
+        let mut conn = match Connection::connect(
+            dial.host,
+            dial.port,
+            dial.implicit_tls,
+            options.clone(),
+            transcript,
+        )
+        .await
+        {
+            Ok(conn) => conn,
+            Err((e, t)) => {
+                return Err(match Overload::of_connect(&e) {
+                    Some(sign) => Attempt::Overloaded(sign, t),
+                    None => Attempt::Failed(e, t),
+                })
+            }
+        };
+        let Some(protocol) = dial.greeting else {
+            return Ok(conn);
+        };
+        match peek_answer(&mut conn, protocol, &Want::greeting(protocol)).await {
+            Ok(greeting) => match busy_sign(protocol, &greeting, true) {
+                Some(why) => Err(Attempt::Overloaded(
+                    Overload::TurnedAway(why),
+                    conn.into_transcript(),
+                )),
+                None => Ok(conn),
+            },
+            Err(e) => match Overload::of_greeting(&e) {
+                Some(sign) => Err(Attempt::Overloaded(sign, conn.into_transcript())),
+                None => Err(Attempt::Failed(e, conn.into_transcript())),
+            },
+        }
+    }
+}
+
+/// Where to connect and what to wait for.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial<'a> {
+    /// Host name or address (an IPv6 literal may keep its brackets).
+    pub host: &'a str,
+    /// TCP port.
+    pub port: u16,
+    /// Whether TLS starts at once.
+    pub implicit_tls: bool,
+    /// The protocol whose greeting must arrive (and not turn us away) before the
+    /// connection counts as accepted; `None` for raw probes of implicit-TLS ports,
+    /// where nothing is said before the ClientHello.
+    pub greeting: Option<Protocol>,
+}
+
+enum Attempt {
+    /// The server is limiting or overloaded: back off and try again.
+    Overloaded(Overload, Transcript),
+    /// Anything else: for the caller to judge.
+    Failed(SessionError, Transcript),
+}
+
+/// One sign that the server is overloaded or limiting connections.
+#[derive(Debug, Clone)]
+enum Overload {
+    /// Connecting was refused, reset or timed out.
+    Refused(String),
+    /// The connection closed (or was reset) before the greeting or the handshake.
+    ClosedEarly(String),
+    /// No greeting within the timeout.
+    Silent(String),
+    /// A greeting that turns the client away: 421, `-ERR`, `* BYE`.
+    TurnedAway(String),
+}
+
+impl Overload {
+    fn of_connect(e: &SessionError) -> Option<Overload> {
+        match e {
+            SessionError::Connect { source, .. } => match source.kind() {
+                std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted => Some(Overload::Refused(e.to_string())),
+                // Unreachable hosts, bad names: no amount of waiting helps.
+                _ => None,
+            },
+            SessionError::Timeout { .. } => Some(Overload::Refused(e.to_string())),
+            // An implicit-TLS server that drops the connection during the handshake
+            // is turning us away before a word, as a capped server does.
+            SessionError::HandshakeDropped(_) | SessionError::Closed { .. } => {
+                Some(Overload::ClosedEarly(e.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    fn of_greeting(e: &SessionError) -> Option<Overload> {
+        match e {
+            SessionError::Closed { .. } => Some(Overload::ClosedEarly(e.to_string())),
+            SessionError::Timeout { .. } => Some(Overload::Silent(e.to_string())),
+            SessionError::Io(io) if super::conn::is_peer_gone(io) => {
+                Some(Overload::ClosedEarly(e.to_string()))
+            }
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Overload::Refused(why) => why.clone(),
+            Overload::ClosedEarly(why) => format!("closed before the greeting ({why})"),
+            Overload::Silent(why) => why.clone(),
+            Overload::TurnedAway(why) => format!("turned away at the greeting: `{why}`"),
+        }
+    }
+
+    fn cause(&self) -> &'static str {
+        match self {
+            Overload::Refused(_) => "refused or timed out when connecting",
+            Overload::ClosedEarly(_) => "closed before the greeting",
+            Overload::Silent(_) => "got no greeting in time",
+            Overload::TurnedAway(_) => "were turned away at the greeting",
+        }
+    }
+}
+
+/// The error once the budget is spent: the cause and what to do.
+fn give_up(signs: &[Overload], spent: Duration, jobs: usize) -> SessionError {
+    let last = signs.last().map(Overload::describe).unwrap_or_default();
+    let cause = signs.last().map(Overload::cause).unwrap_or("failed");
+    let advice = if jobs > 1 {
+        format!(
+            "the server limits connections per client or is overloaded; try --jobs {} or a larger --timeout",
+            (jobs / 4).max(1)
+        )
+    } else {
+        "the server is overloaded or refuses this client; try again later or a larger --timeout"
+            .to_string()
+    };
+    SessionError::Overloaded(format!(
+        "{} connection(s) in a row {cause} over {} ms (last: {last}): {advice}",
+        signs.len(),
+        spent.as_millis()
+    ))
+}
+
+/// The pause after `streak` signs in a row: exponential, capped, with up to 50 %
+/// jitter on top so that parallel checks do not come back in lockstep.
+fn backoff(streak: u32) -> Duration {
+    use rand::Rng;
+    let exponent = streak.saturating_sub(1).min(16);
+    let base = BACKOFF_BASE
+        .saturating_mul(1u32 << exponent)
+        .min(BACKOFF_CAP);
+    let jitter = rand::thread_rng().gen_range(0.0..0.5);
+    base.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn never_grants_more_than_jobs() {
+        let governor = Governor::new(2);
+        let a = governor.acquire().await;
+        let _b = governor.acquire().await;
+        let third = tokio::time::timeout(Duration::from_millis(50), governor.acquire()).await;
+        assert!(third.is_err(), "a third permit was granted");
+        drop(a);
+        let third = tokio::time::timeout(Duration::from_secs(5), governor.acquire()).await;
+        assert!(third.is_ok(), "a freed slot was not granted");
+        assert_eq!(governor.peak(), 2);
+    }
+
+    #[tokio::test]
+    async fn halves_once_per_burst_and_recovers_by_one() {
+        let governor = Governor::new(8);
+        let mut burst = Vec::new();
+        for _ in 0..4 {
+            burst.push(governor.acquire().await);
+        }
+        for permit in &burst {
+            governor.overloaded(permit);
+        }
+        assert_eq!(governor.allowed(), 4, "one burst is one sign");
+        drop(burst);
+        let permit = governor.acquire().await;
+        governor.overloaded(&permit);
+        assert_eq!(governor.allowed(), 2);
+        drop(permit);
+        governor.succeeded();
+        assert_eq!(governor.allowed(), 3);
+        for _ in 0..10 {
+            governor.succeeded();
+        }
+        assert_eq!(governor.allowed(), 8, "never above jobs");
+    }
+
+    #[tokio::test]
+    async fn never_below_one() {
+        let governor = Governor::new(1);
+        for _ in 0..3 {
+            let permit = governor.acquire().await;
+            governor.overloaded(&permit);
+        }
+        assert_eq!(governor.allowed(), 1);
+    }
+
+    #[tokio::test]
+    async fn no_connection_before_the_back_off_ends() {
+        let governor = Governor::new(4);
+        let permit = governor.acquire().await;
+        let pause = governor.overloaded(&permit);
+        drop(permit);
+        assert!(pause >= BACKOFF_BASE);
+        let asked = Instant::now();
+        let _next = governor.acquire().await;
+        assert!(
+            asked.elapsed() + Duration::from_millis(5) >= pause,
+            "granted after {:?}, the pause was {pause:?}",
+            asked.elapsed()
+        );
+    }
+
+    #[test]
+    fn back_off_doubles_up_to_its_cap_with_bounded_jitter() {
+        for streak in 1..=20 {
+            let base = BACKOFF_BASE
+                .saturating_mul(1 << (streak - 1).min(16))
+                .min(BACKOFF_CAP);
+            let delay = backoff(streak);
+            assert!(
+                delay >= base && delay <= base.mul_f64(1.5),
+                "{streak}: {delay:?}"
+            );
+        }
+    }
+}
