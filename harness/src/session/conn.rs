@@ -77,8 +77,9 @@ pub enum SessionError {
     /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
-    /// The server closed or reset the connection during the TLS handshake, without
-    /// an alert.
+    /// The server closed or reset the connection during the TLS handshake, or
+    /// answered it with bytes that are not TLS (a plaintext `421` on an
+    /// implicit-TLS port), without an alert.
     #[error("TLS handshake failed: {0}")]
     HandshakeDropped(String),
     /// The server answered that it is busy and closing (SMTP 421) in the middle of
@@ -426,16 +427,7 @@ impl Connection {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 self.transcript.note(format!("TLS handshake failed: {e}"));
-                let alert = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-                return Err(match alert {
-                    Some(rustls::Error::AlertReceived(alert)) => {
-                        SessionError::HandshakeAlert(format!("{alert:?}"))
-                    }
-                    None if is_peer_gone(&e) => SessionError::HandshakeDropped(e.to_string()),
-                    _ => SessionError::Handshake(e.to_string()),
-                });
+                return Err(handshake_error(&e));
             }
             Err(_) => {
                 let err = self.timeout_error("the TLS handshake");
@@ -516,6 +508,25 @@ impl Connection {
             ms: self.options.timeout.as_millis() as u64,
             waiting_for: waiting_for.to_string(),
         }
+    }
+}
+
+/// A failed rustls handshake as a session error: a fatal alert the server sent;
+/// a connection the server dropped (closed, reset, or answered with bytes that
+/// are not TLS, as a plaintext refusal is); or anything else.
+pub fn handshake_error(e: &io::Error) -> SessionError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::AlertReceived(alert)) => {
+            SessionError::HandshakeAlert(format!("{alert:?}"))
+        }
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            SessionError::HandshakeDropped(e.to_string())
+        }
+        None if is_peer_gone(e) => SessionError::HandshakeDropped(e.to_string()),
+        _ => SessionError::Handshake(e.to_string()),
     }
 }
 

@@ -432,7 +432,10 @@ async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
         }
         Ok(Err(e)) => {
             transcript.note(format!("TLS handshake failed: {e}"));
-            let lost = e.get_ref().is_none() && crate::session::conn::is_peer_gone(&e);
+            let lost = matches!(
+                crate::session::conn::handshake_error(&e),
+                crate::session::SessionError::HandshakeDropped(_)
+            );
             (
                 failed(format!("TLS handshake failed: {e}"), transcript),
                 lost,
