@@ -59,7 +59,7 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let spec = TargetSpec::Embedded(Flaws::default());
+        let spec = TargetSpec::Embedded(Flaws::default().into());
         let target = FuzzTarget::start(&spec, "embedded").await.expect("server");
         let smtp = target
             .endpoint(mailtls::target::Scheme::Smtp)

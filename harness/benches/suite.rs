@@ -44,7 +44,7 @@ fn main() {
         for _ in 0..ROUNDS {
             let started = Instant::now();
             let report = run(
-                &[TargetSpec::Embedded(Flaws::default())],
+                &[TargetSpec::Embedded(Flaws::default().into())],
                 &catalogue,
                 &options,
             )
@@ -59,7 +59,7 @@ fn main() {
             whole,
         );
 
-        let target = EmbeddedTarget::start(Flaws::default())
+        let target = EmbeddedTarget::start(Flaws::default().into())
             .await
             .expect("server");
         let specs: Vec<_> = target

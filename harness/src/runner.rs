@@ -147,8 +147,8 @@ pub async fn prepare(specs: &[TargetSpec], options: &RunOptions) -> Result<Prepa
                 ctx: context(endpoint.clone(), options, None, None),
                 closed: None,
             }),
-            TargetSpec::Embedded(flaws) => {
-                let server = EmbeddedTarget::start(*flaws).await?;
+            TargetSpec::Embedded(spec) => {
+                let server = EmbeddedTarget::start(*spec).await?;
                 for endpoint in &server.endpoints {
                     prepared.targets.push(PreparedTarget {
                         label: format!("embedded:{}", endpoint.scheme),

@@ -53,7 +53,7 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Every check against `target` (a URL, `embedded[:flaws=...]` or `host:NAME`).
+    /// Every check against `target` (a URL, `embedded[:flaws=...][:behaviours=...]` or `host:NAME`).
     pub fn new(target: &str) -> Result<Suite, SuiteError> {
         Ok(Suite {
             targets: vec![TargetSpec::parse(target)?],

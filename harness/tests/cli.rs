@@ -255,6 +255,20 @@ fn serve_prints_endpoints_that_run_can_judge() {
 }
 
 #[test]
+fn serve_rejects_an_unknown_behaviour() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["serve", "--behaviours", "tarpit,patience"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown behaviour `patience` (valid behaviours: small-backlog,"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn whole_host_runs_every_standard_port_and_skips_closed_ones() {
     use mailtls::server::{Ports, RunningServer, ServerConfig};
     // A loopback address of its own, so the standard ports are free to take.

@@ -146,7 +146,10 @@ fn the_planted_crash_is_out_of_reach_before_tls() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let target = runtime
         .block_on(mailtls::target::embedded::EmbeddedTarget::start(
-            "post-starttls-crash,plaintext-auth".parse().unwrap(),
+            "post-starttls-crash,plaintext-auth"
+                .parse::<mailtls::server::Flaws>()
+                .unwrap()
+                .into(),
         ))
         .unwrap();
     let port = target.endpoints[0].port;

@@ -35,7 +35,7 @@ fn stable(text: &str) -> String {
 
 #[tokio::test]
 async fn injection_transcript_shows_the_segment_the_upgrade_and_the_answer() {
-    let target = EmbeddedTarget::start(Flaws::from(Flaw::StarttlsInjection))
+    let target = EmbeddedTarget::start(Flaws::from(Flaw::StarttlsInjection).into())
         .await
         .unwrap();
     let catalogue = Catalogue::builtin().unwrap();
@@ -51,7 +51,9 @@ async fn injection_transcript_shows_the_segment_the_upgrade_and_the_answer() {
 
 #[tokio::test]
 async fn credentials_never_reach_the_transcript() {
-    let target = EmbeddedTarget::start(Flaws::default()).await.unwrap();
+    let target = EmbeddedTarget::start(Flaws::default().into())
+        .await
+        .unwrap();
     let script = scenario::parse(
         "login.mts",
         "id: pop3.custom.login\ntitle: t\nprotocol: pop3\nseverity: info\nneeds: starttls, credentials\n\

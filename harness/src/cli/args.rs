@@ -56,7 +56,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Targets: smtp://host[:port], submission://, smtps://, imap://, imaps://, pop3://,
-    /// pop3s://, or embedded[:flaws=a,b]. None: the embedded reference server.
+    /// pop3s://, or embedded[:flaws=a,b][:behaviours=x,y]. None: the embedded reference server.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Run only checks whose id matches this glob (repeatable), e.g. 'smtp.starttls.*'.
@@ -169,6 +169,10 @@ pub struct ServeArgs {
     /// plaintext-auth, stale-capabilities, state-not-reset.
     #[arg(long, value_name = "LIST", default_value = "")]
     pub flaws: String,
+    /// Defensive behaviours to switch on, comma-separated: small-backlog,
+    /// conn-cap, busy, tarpit, greylist, drop-read-ahead.
+    #[arg(long, value_name = "LIST", default_value = "")]
+    pub behaviours: String,
     /// Address to listen on.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub bind: IpAddr,

@@ -23,7 +23,7 @@ pub struct FuzzArgs {
     /// `replay FILE` runs a saved finding again.
     #[command(subcommand)]
     pub action: Option<FuzzAction>,
-    /// What to fuzz: embedded[:flaws=a,b] (the default: the reference server,
+    /// What to fuzz: embedded[:flaws=a,b][:behaviours=x,y] (the default: the reference server,
     /// restarted after crashes), container:NAME[:PROFILE] (a real server in a
     /// container, every endpoint with its test user, its log and state watched for
     /// crashes, started anew when it stops; profile `weak` unless given) or a

@@ -15,7 +15,7 @@ use crate::checks::Catalogue;
 use crate::report::terminal;
 use crate::report::write::{write_report_with, WriteOptions};
 use crate::runner::{self, RunOptions};
-use crate::server::{Flaw, Ports, RunningServer, ServerConfig};
+use crate::server::{Behaviour, Flaw, Ports, RunningServer, ServerConfig};
 use crate::session::SessionOptions;
 use crate::target::{Credentials, TargetSpec};
 use args::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs};
@@ -233,8 +233,13 @@ async fn serve(args: ServeArgs) -> Result<u8, CliError> {
         .flaws
         .parse()
         .map_err(|e: crate::server::UnknownFlaw| CliError::Usage(e.to_string()))?;
+    let behaviours = args
+        .behaviours
+        .parse()
+        .map_err(|e: crate::server::UnknownBehaviour| CliError::Usage(e.to_string()))?;
     let config = ServerConfig {
         flaws,
+        behaviours,
         bind: args.bind,
         ports: Ports {
             smtp: args.smtp_port,
@@ -249,13 +254,17 @@ async fn serve(args: ServeArgs) -> Result<u8, CliError> {
     };
     let (user, password) = (config.user.clone(), config.password.clone());
     let server = RunningServer::start(config).await?;
-    println!(
-        "mailtls reference server, flaws: {}",
-        if flaws.is_empty() {
+    let listed = |set: String| {
+        if set.is_empty() {
             "none".to_string()
         } else {
-            flaws.to_string()
+            set
         }
+    };
+    println!(
+        "mailtls reference server, flaws: {}; behaviours: {}",
+        listed(flaws.to_string()),
+        listed(behaviours.to_string())
     );
     for endpoint in server.endpoints() {
         println!("  {endpoint}");
@@ -264,6 +273,10 @@ async fn serve(args: ServeArgs) -> Result<u8, CliError> {
     println!("flaws it can be started with (--flaws a,b):");
     for flaw in Flaw::ALL {
         println!("  {:<20} {}", flaw.name(), flaw.description());
+    }
+    println!("behaviours it can be started with (--behaviours a,b):");
+    for behaviour in Behaviour::ALL {
+        println!("  {:<20} {}", behaviour.name(), behaviour.description());
     }
     println!("Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;

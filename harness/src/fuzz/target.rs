@@ -8,10 +8,10 @@
 use super::container_monitor::ContainerMonitor;
 use super::oracle::{probe, Liveness, Monitor, MonitorEvent};
 use crate::containers::docker::{self, DockerError};
-use crate::server::{Flaws, ServerError};
+use crate::server::ServerError;
 use crate::session::SessionOptions;
 use crate::target::container::{ContainerError, ContainerSpec, ContainerTarget};
-use crate::target::embedded::EmbeddedTarget;
+use crate::target::embedded::{EmbeddedSpec, EmbeddedTarget};
 use crate::target::{Endpoint, Scheme, TargetSpec};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub enum FuzzTargetError {
     )]
     NotLoopback(String),
     /// A target kind the fuzzer cannot drive.
-    #[error("`{0}`: the fuzzer takes one endpoint URL or `embedded[:flaws=...]`")]
+    #[error("`{0}`: the fuzzer takes one endpoint URL or `embedded[:flaws=...][:behaviours=...]`")]
     Unsupported(String),
     /// The embedded server did not start.
     #[error(transparent)]
@@ -66,8 +66,8 @@ impl From<ContainerError> for FuzzTargetError {
 pub enum FuzzTarget {
     /// The reference server, restarted after each crash (on new ports).
     Embedded {
-        /// Its flaws.
-        flaws: Flaws,
+        /// Its flaws and behaviours.
+        spec: EmbeddedSpec,
         /// The running server.
         server: Option<EmbeddedTarget>,
         /// How many times it was restarted.
@@ -95,9 +95,9 @@ impl FuzzTarget {
     /// Starts (or, for a URL, checks) the target `spec`.
     pub async fn start(spec: &TargetSpec, original: &str) -> Result<FuzzTarget, FuzzTargetError> {
         match spec {
-            TargetSpec::Embedded(flaws) => Ok(FuzzTarget::Embedded {
-                flaws: *flaws,
-                server: Some(EmbeddedTarget::start(*flaws).await?),
+            TargetSpec::Embedded(spec) => Ok(FuzzTarget::Embedded {
+                spec: *spec,
+                server: Some(EmbeddedTarget::start(*spec).await?),
                 restarts: 0,
             }),
             TargetSpec::Endpoint(endpoint) => {
@@ -186,12 +186,11 @@ impl FuzzTarget {
         self.endpoints().into_iter().find(|e| e.scheme == scheme)
     }
 
-    /// How the target is written in finding files: `embedded:flaws=...` or the URL
-    /// without credentials.
+    /// How the target is written in finding files: `embedded[:flaws=...][:behaviours=...]`
+    /// or the URL without credentials.
     pub fn describe(&self) -> String {
         match self {
-            FuzzTarget::Embedded { flaws, .. } if flaws.is_empty() => "embedded".into(),
-            FuzzTarget::Embedded { flaws, .. } => format!("embedded:flaws={flaws}"),
+            FuzzTarget::Embedded { spec, .. } => spec.to_string(),
             FuzzTarget::Container { spec, .. } => {
                 format!("container:{}:{}", spec.name, spec.profile)
             }
@@ -223,14 +222,14 @@ impl FuzzTarget {
     ) -> Result<bool, FuzzTargetError> {
         match self {
             FuzzTarget::Embedded {
-                flaws,
+                spec,
                 server,
                 restarts,
             } => {
                 if let Some(old) = server.take() {
                     old.shutdown().await;
                 }
-                *server = Some(EmbeddedTarget::start(*flaws).await?);
+                *server = Some(EmbeddedTarget::start(*spec).await?);
                 *restarts += 1;
                 Ok(true)
             }

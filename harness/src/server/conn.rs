@@ -1,6 +1,7 @@
 //! One client connection: a byte stream that is plain TCP or TLS (possibly
 //! TLS inside TLS), a bounded CRLF line reader over it with an idle deadline
-//! on every read, and the in-place STARTTLS upgrade.
+//! on every read, the in-place STARTTLS upgrade and the `tarpit` behaviour's
+//! wait before each answer.
 //!
 //! The read buffer lives here rather than in a `BufReader` because what
 //! happens to it at the upgrade is exactly what the `starttls-injection` flaw
@@ -12,6 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
+
+use super::behaviours::Tarpit;
 
 /// Longest command line accepted, without its CRLF.
 pub(crate) const MAX_LINE: usize = 4096;
@@ -50,6 +53,11 @@ pub(crate) struct Conn {
     buf: Vec<u8>,
     acceptor: TlsAcceptor,
     idle: Duration,
+    /// The `tarpit` delays, if that behaviour is on.
+    tarpit: Option<Tarpit>,
+    /// How long the next write waits: set for the first write and after each
+    /// input, so an answer written in several pieces is delayed once.
+    delay: Option<Duration>,
 }
 
 impl Conn {
@@ -61,6 +69,22 @@ impl Conn {
             buf: Vec::with_capacity(READ_CHUNK),
             acceptor,
             idle,
+            tarpit: None,
+            delay: None,
+        }
+    }
+
+    /// Delays the first write by `tarpit.greeting` and the first write after
+    /// each input by `tarpit.reply`.
+    pub(crate) fn set_tarpit(&mut self, tarpit: Tarpit) {
+        self.tarpit = Some(tarpit);
+        self.delay = Some(tarpit.greeting);
+    }
+
+    /// Notes that input was consumed, so what is written next is an answer.
+    fn answer_due(&mut self) {
+        if let Some(tarpit) = self.tarpit {
+            self.delay = Some(tarpit.reply);
         }
     }
 
@@ -80,6 +104,7 @@ impl Conn {
                 }
                 let mut line: Vec<u8> = self.buf.drain(..pos + 2).collect();
                 line.truncate(pos);
+                self.answer_due();
                 return Input::Data(line);
             }
             // One extra byte of slack: the CR of a maximal line may have
@@ -108,6 +133,12 @@ impl Conn {
         &self.buf
     }
 
+    /// Throws away every byte received and not yet read (the
+    /// `drop-read-ahead` behaviour).
+    pub(crate) fn drop_read_ahead(&mut self) {
+        self.buf.clear();
+    }
+
     /// Reads exactly `n` bytes (an IMAP literal); callers bound `n`.
     pub(crate) async fn read_exact(&mut self, n: usize) -> Input {
         while self.buf.len() < n {
@@ -115,6 +146,7 @@ impl Conn {
                 return end;
             }
         }
+        self.answer_due();
         Input::Data(self.buf.drain(..n).collect())
     }
 
@@ -134,6 +166,9 @@ impl Conn {
     /// Writes and flushes `data`, giving up after the idle deadline so a
     /// client that never reads cannot pin the session forever.
     pub(crate) async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        if let Some(delay) = self.delay.take() {
+            tokio::time::sleep(delay).await;
+        }
         let io = self
             .io
             .as_mut()

@@ -1,10 +1,13 @@
 //! The `mailtls` reference server: SMTP, IMAP and POP3, each with STARTTLS
 //! and with implicit TLS, correct by default and deliberately flawed on
 //! request so that every harness check can be shown to both pass and fail.
+//! Defensive behaviours (throttling, refusals, delays, greylisting) can be
+//! switched on as well, alone or with any flaws.
 //!
 //! This module holds the public API and the listeners; the protocols live in
 //! `smtp`, `imap` and `pop3`, all running over `conn::Conn`.
 
+mod behaviours;
 pub(crate) mod cert;
 pub(crate) mod conn;
 mod flaws;
@@ -21,14 +24,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
+pub use behaviours::{Behaviour, Behaviours, UnknownBehaviour};
 pub use flaws::{Flaw, Flaws, UnknownFlaw};
 
+use behaviours::{Admission, Gate, Greylist};
 use conn::Conn;
 
 /// How long any read (or write, or handshake) in a session may take before
@@ -40,6 +45,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ServerConfig {
     /// The flaws to switch on; empty for the correct server.
     pub flaws: Flaws,
+    /// The defensive behaviours to switch on; empty for the plain server.
+    pub behaviours: Behaviours,
     /// The address all six listeners bind to.
     pub bind: IpAddr,
     /// The name in greetings and in the certificate.
@@ -56,6 +63,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             flaws: Flaws::default(),
+            behaviours: Behaviours::default(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             hostname: "mail.mailtls.test".to_owned(),
             user: "mailtls".to_owned(),
@@ -195,6 +203,7 @@ const LISTENERS: [Listener; 7] = [
 /// What every session of one server shares.
 pub(crate) struct Shared {
     pub(crate) flaws: Flaws,
+    pub(crate) behaviours: Behaviours,
     pub(crate) hostname: String,
     pub(crate) user: String,
     pub(crate) password: String,
@@ -203,6 +212,9 @@ pub(crate) struct Shared {
     /// The body of the last message accepted over SMTP, dot-unstuffed; the
     /// server delivers nowhere, but tests need to see what it received.
     pub(crate) last_message: Mutex<Option<Vec<u8>>>,
+    /// When each SMTP (client, sender, recipient) triplet was first seen, for
+    /// the `greylist` behaviour.
+    pub(crate) greylist: Mutex<Greylist>,
     /// The listeners' stop signal, for a planted flaw that takes the whole server down.
     stop: watch::Sender<bool>,
 }
@@ -215,7 +227,11 @@ impl Shared {
     }
 
     fn conn(&self, io: Box<dyn conn::Io>, tls: bool) -> Conn {
-        Conn::new(io, tls, self.acceptor.clone(), self.idle)
+        let mut conn = Conn::new(io, tls, self.acceptor.clone(), self.idle);
+        if let Some(tarpit) = self.behaviours.tarpit() {
+            conn.set_tarpit(tarpit);
+        }
+        conn
     }
 }
 
@@ -249,12 +265,14 @@ impl RunningServer {
         let (stop, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             flaws: config.flaws,
+            behaviours: config.behaviours,
             hostname: config.hostname,
             user: config.user,
             password: config.password,
             acceptor: TlsAcceptor::from(tls),
             idle,
             last_message: Mutex::new(None),
+            greylist: Mutex::new(Greylist::default()),
             stop: stop.clone(),
         });
 
@@ -265,7 +283,8 @@ impl RunningServer {
         for spec in LISTENERS {
             let addr = SocketAddr::new(config.bind, (spec.port)(&config.ports));
             let bind_error = |source| ServerError::Bind { addr, source };
-            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let backlog = config.behaviours.listen_backlog();
+            let listener = listen(addr, backlog).map_err(bind_error)?;
             let local = listener.local_addr().map_err(bind_error)?;
             endpoints.push(Endpoint {
                 scheme: spec.scheme,
@@ -350,6 +369,22 @@ impl Drop for RunningServer {
     }
 }
 
+/// Binds a listener with the given backlog; otherwise as tokio's
+/// `TcpListener::bind`, which offers no choice of backlog.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As tokio does: a restarted server can take its ports back while the
+    // previous run's connections linger in TIME_WAIT.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Accepts connections on one listener until told to stop, then ends the
 /// sessions it started.
 async fn accept_loop(
@@ -359,12 +394,20 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut sessions = JoinSet::new();
+    let mut gate = Gate::new(shared.behaviours);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => {
-                    sessions.spawn(session(tcp, spec, shared.clone()));
+                Ok((tcp, peer)) => {
+                    let admission = gate.admit(peer.ip());
+                    sessions.spawn(session(tcp, spec, shared.clone(), admission));
+                    if let Some(pause) = shared.behaviours.accept_pause() {
+                        tokio::select! {
+                            _ = stop.changed() => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    }
                 }
                 // Usually fd exhaustion: back off instead of spinning, the
                 // listener itself is still fine.
@@ -377,11 +420,18 @@ async fn accept_loop(
     sessions.shutdown().await;
 }
 
-/// Runs one client from accept to close.
-async fn session(tcp: TcpStream, spec: Listener, shared: Arc<Shared>) {
+/// Runs one client from accept to close; a refused one hears why (inside TLS
+/// on an implicit-TLS listener) and is closed at once.
+async fn session(tcp: TcpStream, spec: Listener, shared: Arc<Shared>, admission: Admission) {
+    // Held to the end of the session, however it ends, then released.
+    let Admission {
+        arrival,
+        refusal,
+        slot: _slot,
+    } = admission;
     // Replies are small and interactive; Nagle would only add latency.
     let _ = tcp.set_nodelay(true);
-    let conn = if spec.implicit_tls {
+    let mut conn = if spec.implicit_tls {
         match timeout(shared.idle, shared.acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => shared.conn(Box::new(tls), true),
             _ => return,
@@ -389,9 +439,16 @@ async fn session(tcp: TcpStream, spec: Listener, shared: Arc<Shared>) {
     } else {
         shared.conn(Box::new(tcp), false)
     };
+    if let Some(refusal) = refusal {
+        let _ = conn
+            .send_line(&refusal.line(spec.protocol, &shared.hostname))
+            .await;
+        conn.close().await;
+        return;
+    }
     match spec.protocol {
-        Protocol::Smtp => smtp::run(conn, shared, smtp::Port::Mx).await,
-        Protocol::Submission => smtp::run(conn, shared, smtp::Port::Submission).await,
+        Protocol::Smtp => smtp::run(conn, shared, smtp::Port::Mx, arrival).await,
+        Protocol::Submission => smtp::run(conn, shared, smtp::Port::Submission, arrival).await,
         Protocol::Imap => imap::run(conn, shared).await,
         Protocol::Pop3 => pop3::run(conn, shared).await,
     }

@@ -1,9 +1,11 @@
 //! The SMTP session (RFC 5321) with STARTTLS (RFC 3207) and AUTH PLAIN/LOGIN
 //! (RFC 4954). Messages are accepted and discarded.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 
+use super::behaviours::{self, Arrival, Triplet};
 use super::conn::{Conn, Input};
 use super::sasl::{self, Verdict};
 use super::Shared;
@@ -66,15 +68,17 @@ struct Session {
     shared: Arc<Shared>,
     state: State,
     port: Port,
+    arrival: Arrival,
 }
 
 /// Runs an SMTP session until QUIT, error or disconnect.
-pub(crate) async fn run(conn: Conn, shared: Arc<Shared>, port: Port) {
+pub(crate) async fn run(conn: Conn, shared: Arc<Shared>, port: Port, arrival: Arrival) {
     let mut session = Session {
         conn,
         shared,
         state: State::default(),
         port,
+        arrival,
     };
     let _ = session.serve().await;
     session.conn.close().await;
@@ -147,7 +151,14 @@ impl Session {
             self.shared.hostname
         );
         self.reply(&greeting).await?;
+        let mut commands = 0;
         while let Some(line) = self.read().await? {
+            commands += 1;
+            let behaviours = self.shared.behaviours;
+            if behaviours.smtp_busy_at_command(self.arrival.number, commands) {
+                self.reply(behaviours::SMTP_BUSY_CLOSING).await?;
+                break;
+            }
             let line = String::from_utf8_lossy(&line);
             if let Flow::Close = self.command(&line).await? {
                 break;
@@ -162,7 +173,11 @@ impl Session {
             "EHLO" => return self.ehlo(arg).await,
             "HELO" => return self.helo(arg).await,
             "MAIL" => self.mail(arg),
-            "RCPT" => self.rcpt(arg),
+            "RCPT" => {
+                let reply = self.rcpt(arg);
+                self.reply(&reply).await?;
+                return Ok(Flow::Continue);
+            }
             "DATA" => return self.data(arg).await,
             "RSET" => {
                 self.state.reset_transaction();
@@ -268,30 +283,40 @@ impl Session {
         "250 2.1.0 Ok"
     }
 
-    fn rcpt(&mut self, arg: &str) -> &'static str {
-        if self.state.mail_from.is_none() {
-            return "503 5.5.1 Error: need MAIL command";
-        }
+    fn rcpt(&mut self, arg: &str) -> Cow<'static, str> {
+        let Some(sender) = &self.state.mail_from else {
+            return "503 5.5.1 Error: need MAIL command".into();
+        };
         let Some((path, params)) = strip_prefix_ci(arg, "TO:").and_then(parse_path) else {
-            return "501 5.5.4 Syntax: RCPT TO:<address>";
+            return "501 5.5.4 Syntax: RCPT TO:<address>".into();
         };
         if path.is_empty() {
-            return "501 5.1.3 Bad recipient address syntax";
+            return "501 5.1.3 Bad recipient address syntax".into();
         }
         if !params.is_empty() {
-            return "555 5.5.4 Unsupported RCPT parameter";
+            return "555 5.5.4 Unsupported RCPT parameter".into();
         }
         if self.state.recipients.len() >= MAX_RECIPIENTS {
-            return "452 4.5.3 Error: too many recipients";
+            return "452 4.5.3 Error: too many recipients".into();
         }
         let local = local_part(path);
         if !local.eq_ignore_ascii_case(&self.shared.user)
             && !local.eq_ignore_ascii_case("postmaster")
         {
-            return "550 5.1.1 Recipient address rejected: User unknown";
+            return "550 5.1.1 Recipient address rejected: User unknown".into();
+        }
+        // Greylisting comes last, as a policy service does after the
+        // recipient checks: only mail that would be taken is deferred.
+        let triplet = Triplet {
+            client: self.arrival.peer,
+            sender,
+            recipient: path,
+        };
+        if (self.shared.behaviours).greylist_defers(&self.shared.greylist, triplet) {
+            return behaviours::greylist_reply(path).into();
         }
         self.state.recipients.push(path.to_owned());
-        "250 2.1.5 Ok"
+        "250 2.1.5 Ok".into()
     }
 
     async fn data(&mut self, arg: &str) -> io::Result<Flow> {
@@ -324,7 +349,11 @@ impl Session {
                 // read as the next command (CVE-2023-51764 class).
                 let parts: Vec<&[u8]> = line.split(|&b| b == b'\n').collect();
                 if let Some(dot) = parts.iter().position(|part| *part == b".") {
-                    if dot + 1 < parts.len() {
+                    if self.shared.behaviours.drop_read_ahead_at_odd_end() {
+                        // Neither the rest of this line nor anything read
+                        // after it survives the end of the message.
+                        self.conn.drop_read_ahead();
+                    } else if dot + 1 < parts.len() {
                         let rest = parts[dot + 1..].join(&b'\n');
                         self.conn.unread_line(&rest);
                     }

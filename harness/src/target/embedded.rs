@@ -2,8 +2,43 @@
 //! ephemeral loopback ports, judged on its STARTTLS endpoints (MX, submission,
 //! IMAP, POP3) with its test user and its test mailbox as recipient.
 
+use std::fmt;
+
 use super::{Credentials, Endpoint, Scheme};
-use crate::server::{Flaws, RunningServer, ServerConfig, ServerError};
+use crate::server::{Behaviours, Flaws, RunningServer, ServerConfig, ServerError};
+
+/// How the reference server is to be started: `embedded[:flaws=a,b][:behaviours=x,y]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EmbeddedSpec {
+    /// The flaws switched on; none for the correct server.
+    pub flaws: Flaws,
+    /// The defensive behaviours switched on; none for the plain server.
+    pub behaviours: Behaviours,
+}
+
+impl From<Flaws> for EmbeddedSpec {
+    fn from(flaws: Flaws) -> Self {
+        EmbeddedSpec {
+            flaws,
+            behaviours: Behaviours::default(),
+        }
+    }
+}
+
+/// The target text, which [`super::TargetSpec::parse`] reads back: only the
+/// non-empty parts, flaws first.
+impl fmt::Display for EmbeddedSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("embedded")?;
+        if !self.flaws.is_empty() {
+            write!(f, ":flaws={}", self.flaws)?;
+        }
+        if !self.behaviours.is_empty() {
+            write!(f, ":behaviours={}", self.behaviours)?;
+        }
+        Ok(())
+    }
+}
 
 /// A running reference server and the endpoints a run judges.
 pub struct EmbeddedTarget {
@@ -15,10 +50,12 @@ pub struct EmbeddedTarget {
 }
 
 impl EmbeddedTarget {
-    /// Starts the reference server with `flaws` switched on.
-    pub async fn start(flaws: Flaws) -> Result<EmbeddedTarget, ServerError> {
+    /// Starts the reference server with the flaws and behaviours of `spec`
+    /// switched on.
+    pub async fn start(spec: EmbeddedSpec) -> Result<EmbeddedTarget, ServerError> {
         let config = ServerConfig {
-            flaws,
+            flaws: spec.flaws,
+            behaviours: spec.behaviours,
             ..ServerConfig::default()
         };
         let credentials = Credentials {

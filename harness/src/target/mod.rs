@@ -1,15 +1,17 @@
 //! Targets: what the user names on the command line (`smtp://host:port`,
-//! `embedded:flaws=a,b`), parsed into endpoints the checks connect to.
+//! `embedded:flaws=a,b:behaviours=x,y`), parsed into endpoints the checks
+//! connect to.
 
 pub mod container;
 pub mod embedded;
 pub mod policy;
 pub mod scheme;
 
+pub use embedded::EmbeddedSpec;
 pub use policy::Policy;
 pub use scheme::{Protocol, Scheme, TlsMode};
 
-use crate::server::{Flaws, UnknownFlaw};
+use crate::server::{UnknownBehaviour, UnknownFlaw};
 use std::fmt;
 
 /// A user name and password. `Debug` never shows the password.
@@ -66,8 +68,8 @@ impl fmt::Display for Endpoint {
 pub enum TargetSpec {
     /// A server at a URL.
     Endpoint(Endpoint),
-    /// The built-in reference server, with these flaws switched on.
-    Embedded(Flaws),
+    /// The built-in reference server, with these flaws and behaviours switched on.
+    Embedded(EmbeddedSpec),
     /// Every standard mail port of one host (`host:NAME`).
     Host(String),
     /// A real server in a container (`container:NAME[:PROFILE]`).
@@ -109,7 +111,7 @@ pub enum TargetError {
         /// The offending part.
         part: String,
     },
-    /// `embedded:` with something other than `flaws=`.
+    /// `embedded:` with something other than `flaws=` and `behaviours=`.
     #[error("`{target}`: {reason}")]
     Embedded {
         /// What the user wrote.
@@ -124,6 +126,14 @@ pub enum TargetError {
         target: String,
         /// The unknown flaw.
         source: UnknownFlaw,
+    },
+    /// A behaviour name the reference server does not know.
+    #[error("`{target}`: {source}")]
+    Behaviour {
+        /// What the user wrote.
+        target: String,
+        /// The unknown behaviour.
+        source: UnknownBehaviour,
     },
     /// `host:` with something other than a bare host.
     #[error("`{target}`: {reason}")]
@@ -155,22 +165,10 @@ impl TargetSpec {
     /// Parses one command-line target.
     pub fn parse(text: &str) -> Result<TargetSpec, TargetError> {
         if text == "embedded" {
-            return Ok(TargetSpec::Embedded(Flaws::default()));
+            return Ok(TargetSpec::Embedded(EmbeddedSpec::default()));
         }
         if let Some(rest) = text.strip_prefix("embedded:") {
-            let flaws = rest
-                .strip_prefix("flaws=")
-                .ok_or_else(|| TargetError::Embedded {
-                    target: text.into(),
-                    reason: "expected `embedded` or `embedded:flaws=NAME[,NAME...]`".into(),
-                })?;
-            return flaws
-                .parse()
-                .map(TargetSpec::Embedded)
-                .map_err(|source| TargetError::Flaw {
-                    target: text.into(),
-                    source,
-                });
+            return parse_embedded(text, rest).map(TargetSpec::Embedded);
         }
         if let Some(host) = text.strip_prefix("host:") {
             return parse_host(text, host).map(TargetSpec::Host);
@@ -186,6 +184,41 @@ impl TargetSpec {
         }
         parse_url(text).map(TargetSpec::Endpoint)
     }
+}
+
+/// `embedded:` followed by `flaws=LIST` and/or `behaviours=LIST`, in either
+/// order, joined by `:`.
+fn parse_embedded(text: &str, rest: &str) -> Result<EmbeddedSpec, TargetError> {
+    let embedded = |reason: &str| TargetError::Embedded {
+        target: text.into(),
+        reason: reason.into(),
+    };
+    let mut spec = EmbeddedSpec::default();
+    let (mut flaws_given, mut behaviours_given) = (false, false);
+    for part in rest.split(':') {
+        if let Some(list) = part.strip_prefix("flaws=") {
+            if std::mem::replace(&mut flaws_given, true) {
+                return Err(embedded("`flaws=` given twice"));
+            }
+            spec.flaws = list.parse().map_err(|source| TargetError::Flaw {
+                target: text.into(),
+                source,
+            })?;
+        } else if let Some(list) = part.strip_prefix("behaviours=") {
+            if std::mem::replace(&mut behaviours_given, true) {
+                return Err(embedded("`behaviours=` given twice"));
+            }
+            spec.behaviours = list.parse().map_err(|source| TargetError::Behaviour {
+                target: text.into(),
+                source,
+            })?;
+        } else {
+            return Err(embedded(
+                "expected `embedded`, optionally followed by `:flaws=NAME[,NAME...]` and/or `:behaviours=NAME[,NAME...]`",
+            ));
+        }
+    }
+    Ok(spec)
 }
 
 /// `host:NAME` takes a bare host name or IP literal: the ports are the standard ones.
@@ -282,7 +315,7 @@ fn redact_userinfo(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::Flaw;
+    use crate::server::{Behaviour, Behaviours, Flaw, Flaws};
 
     fn endpoint(text: &str) -> Endpoint {
         match TargetSpec::parse(text) {
@@ -335,14 +368,102 @@ mod tests {
     fn can_parse_embedded_with_flaws() {
         assert_eq!(
             TargetSpec::parse("embedded"),
-            Ok(TargetSpec::Embedded(Flaws::default()))
+            Ok(TargetSpec::Embedded(EmbeddedSpec::default()))
         );
-        let Ok(TargetSpec::Embedded(flaws)) =
+        let Ok(TargetSpec::Embedded(spec)) =
             TargetSpec::parse("embedded:flaws=no-starttls,plaintext-auth")
         else {
             panic!()
         };
+        let flaws = spec.flaws;
         assert!(flaws.contains(Flaw::NoStarttls) && flaws.contains(Flaw::PlaintextAuth));
+        assert!(spec.behaviours.is_empty());
+    }
+
+    #[test]
+    fn can_parse_embedded_with_behaviours() {
+        let flaws = Flaws::from(Flaw::BareLfData);
+        let behaviours: Behaviours = [Behaviour::Tarpit, Behaviour::DropReadAhead]
+            .into_iter()
+            .collect();
+        for (text, expected) in [
+            (
+                "embedded:behaviours=tarpit,drop-read-ahead",
+                EmbeddedSpec {
+                    flaws: Flaws::default(),
+                    behaviours,
+                },
+            ),
+            (
+                "embedded:flaws=bare-lf-data:behaviours=tarpit,drop-read-ahead",
+                EmbeddedSpec { flaws, behaviours },
+            ),
+            (
+                "embedded:behaviours=drop-read-ahead,tarpit:flaws=bare-lf-data",
+                EmbeddedSpec { flaws, behaviours },
+            ),
+            ("embedded:flaws=:behaviours=", EmbeddedSpec::default()),
+        ] {
+            assert_eq!(
+                TargetSpec::parse(text),
+                Ok(TargetSpec::Embedded(expected)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn can_round_trip_embedded_specs() {
+        let all_behaviours: Behaviours = Behaviour::ALL.into_iter().collect();
+        for text in [
+            "embedded",
+            "embedded:flaws=no-starttls,plaintext-auth",
+            "embedded:behaviours=conn-cap,busy",
+            "embedded:flaws=bare-lf-data:behaviours=greylist",
+        ] {
+            let Ok(TargetSpec::Embedded(spec)) = TargetSpec::parse(text) else {
+                panic!("{text}")
+            };
+            assert_eq!(spec.to_string(), text);
+        }
+        let spec = EmbeddedSpec {
+            flaws: Flaw::ALL.into_iter().collect(),
+            behaviours: all_behaviours,
+        };
+        assert_eq!(
+            TargetSpec::parse(&spec.to_string()),
+            Ok(TargetSpec::Embedded(spec))
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_behaviour() {
+        for text in [
+            "embedded:behaviours=tarpit,patience",
+            "embedded:flaws=no-starttls:behaviours=patience",
+        ] {
+            let err = TargetSpec::parse(text).unwrap_err();
+            assert!(matches!(err, TargetError::Behaviour { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("`{text}`: unknown behaviour `patience`")),
+                "{message}"
+            );
+            assert!(
+                message.contains("valid behaviours: small-backlog,"),
+                "{message}"
+            );
+        }
+        for text in [
+            "embedded:behaviours=tarpit:behaviours=busy",
+            "embedded:flaws=:flaws=",
+            "embedded:behaviors=tarpit",
+        ] {
+            assert!(
+                matches!(TargetSpec::parse(text), Err(TargetError::Embedded { .. })),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -352,7 +473,9 @@ mod tests {
             "gopher://x",
             "smtp://host/path",
             "embedded:flaws=nonsense",
+            "embedded:behaviours=nonsense",
             "embedded:nope",
+            "embedded:flaws=tls12-only:flaws=expired-cert",
             "container:",
             "host:",
             "host:mail.example.org:25",

@@ -2,6 +2,7 @@
 //! every flaw shown present when switched on and absent when not.
 
 mod api;
+mod behaviours;
 mod imap;
 mod pop3;
 mod smtp;
