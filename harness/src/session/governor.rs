@@ -7,8 +7,10 @@
 //! timeout before the greeting, a 421 / `-ERR` / `* BYE` greeting), it halves the
 //! endpoint's concurrency (never below one), pauses every new connection for an
 //! exponential back-off with jitter, and the connection is tried again. Each
-//! success raises the concurrency by one again, up to `--jobs` (additive
-//! increase, multiplicative decrease, as TCP does). Only when a bounded budget is
+//! round of successes (as many in a row as are allowed at once) raises the
+//! concurrency by one again, up to `--jobs`: additive increase, multiplicative
+//! decrease, as TCP does per round trip. Raising it at every single success
+//! would climb straight back over a per-client cap and fail again. Only when a bounded budget is
 //! spent does the caller get the error, with the cause and what to do.
 
 use super::answer::{busy_sign, peek_answer, Want};
@@ -56,6 +58,8 @@ struct State {
     generation: u64,
     /// Signs of overload in a row, for the exponential back-off.
     streak: u32,
+    /// Successes since the concurrency last changed.
+    successes: usize,
     /// The most connections that were ever open at once.
     peak: usize,
 }
@@ -86,6 +90,7 @@ impl Governor {
                 paused_until: None,
                 generation: 0,
                 streak: 0,
+                successes: 0,
                 peak: 0,
             }),
             changed: Notify::new(),
@@ -170,6 +175,7 @@ impl Governor {
         if generation == state.generation {
             state.generation += 1;
             state.allowed = (state.allowed / 2).max(1);
+            state.successes = 0;
             state.streak = state.streak.saturating_add(1);
             let delay = backoff(state.streak);
             state.paused_until = Some(now + delay);
@@ -183,11 +189,17 @@ impl Governor {
         pause
     }
 
-    /// A connection was accepted and greeted: one more may be open again.
+    /// A connection was accepted and greeted: after a round of these, one more
+    /// may be open at once.
     pub fn succeeded(&self) {
         let mut state = self.lock();
         state.streak = 0;
-        if state.allowed < self.jobs {
+        if state.allowed >= self.jobs {
+            return;
+        }
+        state.successes += 1;
+        if state.successes >= state.allowed {
+            state.successes = 0;
             state.allowed += 1;
             drop(state);
             self.changed.notify_waiters();
@@ -438,8 +450,10 @@ mod tests {
         assert_eq!(governor.allowed(), 2);
         drop(permit);
         governor.succeeded();
-        assert_eq!(governor.allowed(), 3);
-        for _ in 0..10 {
+        assert_eq!(governor.allowed(), 2, "one success of a round of two");
+        governor.succeeded();
+        assert_eq!(governor.allowed(), 3, "a round of successes adds one");
+        for _ in 0..100 {
             governor.succeeded();
         }
         assert_eq!(governor.allowed(), 8, "never above jobs");
