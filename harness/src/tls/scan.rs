@@ -338,7 +338,12 @@ const NOT_OFFERED: &str = "STARTTLS not offered, nothing to test";
 
 /// How many connections one probe (or the chain's handshake) may use when the
 /// earlier ones were lost.
-const PROBE_ATTEMPTS: u32 = 3;
+const PROBE_ATTEMPTS: u32 = 5;
+
+/// How many connections one probe may use when the earlier ones timed out: a
+/// server that waits for more of a hello it cannot read looks the same as a lost
+/// connection, and each try costs a whole --timeout.
+const TIMED_OUT_PROBE_ATTEMPTS: u32 = 2;
 
 /// [`rustls_chain`], tried again while its connection is lost rather than refused.
 async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
@@ -481,9 +486,7 @@ async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         let generation = ctx.governor.generation();
         let mut record = probe::run(ctx, probe).await;
         let attempts = match &record.answer {
-            // A server that waits for more of a hello it cannot read is slow to
-            // tell apart from a lost connection: one more try, not two.
-            Err(ProbeError::Timeout(_)) => PROBE_ATTEMPTS - 1,
+            Err(ProbeError::Timeout(_)) => TIMED_OUT_PROBE_ATTEMPTS,
             Err(e) if e.is_transient() => PROBE_ATTEMPTS,
             _ => 1,
         };
