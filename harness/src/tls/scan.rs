@@ -11,6 +11,7 @@ use crate::tls::ciphers::{self, Class, FALLBACK_SCSV, TLS13_SUITES};
 use crate::tls::client::{permissive_config, server_name};
 use crate::tls::hello::{compression, ClientHello, Ssl2ClientHello, Version};
 use crate::tls::probe::{self, Answer, Probe, ProbeError, ProbeRecord};
+use crate::tls::response::Response;
 use rustls::pki_types::ServerName;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -345,6 +346,10 @@ const PROBE_ATTEMPTS: u32 = 5;
 /// connection, and each try costs a whole --timeout.
 const TIMED_OUT_PROBE_ATTEMPTS: u32 = 2;
 
+/// How many connections in a row must close on a hello to an implicit-TLS port,
+/// without a word, before that counts as a refusal.
+const CLOSED_PROBE_ATTEMPTS: u32 = 3;
+
 /// [`rustls_chain`], tried again while its connection is lost rather than refused.
 async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
     let mut earlier = ctx.new_transcript();
@@ -457,6 +462,17 @@ async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
     }
 }
 
+/// Whether plaintext in place of a ServerHello is a mail server turning the client
+/// away (SMTP 4xx, POP3 `-ERR`, IMAP `* BYE`) rather than anything about TLS.
+fn turned_away(text: &str) -> bool {
+    let text = text.trim_start();
+    let smtp_4xx = text.len() >= 3
+        && text.as_bytes()[0] == b'4'
+        && text.as_bytes()[1..3].iter().all(u8::is_ascii_digit);
+    let upper = text.get(..5).unwrap_or(text).to_ascii_uppercase();
+    smtp_4xx || upper.starts_with("-ERR") || upper.starts_with("* BYE")
+}
+
 /// `transcript` followed by `other`'s entries.
 pub fn append(mut transcript: Transcript, other: &Transcript) -> Transcript {
     transcript.append(other);
@@ -480,6 +496,7 @@ fn sni(ctx: &CheckContext) -> Option<String> {
 /// its connection is lost rather than answered; every attempt stays in the
 /// transcript.
 async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
+    let implicit = ctx.endpoint.scheme.tls_mode() == crate::target::TlsMode::Implicit;
     let mut earlier: Option<Transcript> = None;
     let mut attempt = 1;
     loop {
@@ -488,6 +505,14 @@ async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         let attempts = match &record.answer {
             Err(ProbeError::Timeout(_)) => TIMED_OUT_PROBE_ATTEMPTS,
             Err(e) if e.is_transient() => PROBE_ATTEMPTS,
+            // On an implicit-TLS port a server that caps connections per client
+            // closes at once, before a word, exactly as one that refuses the
+            // hello by closing: only a close that comes again and again (with the
+            // governor backing off in between) is a refusal.
+            Ok(Answer::Closed) if implicit => CLOSED_PROBE_ATTEMPTS,
+            // A plaintext "too busy" in place of a ServerHello (Exim's 421 on its
+            // TLS-on-connect port when over smtp_accept_max) is a turn-away.
+            Ok(Answer::Response(Response::NotTls(text))) if turned_away(text) => PROBE_ATTEMPTS,
             _ => 1,
         };
         if attempt < attempts {
@@ -535,6 +560,16 @@ async fn run_all<K: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plaintext_busy_answers_are_turn_aways() {
+        assert!(turned_away("421 Too many concurrent SMTP connections"));
+        assert!(turned_away("-ERR [IN-USE] too many connections"));
+        assert!(turned_away("* BYE Too many connections"));
+        assert!(!turned_away("554 5.7.0 no TLS here"));
+        assert!(!turned_away("220 mail ESMTP"));
+        assert!(!turned_away("4"));
+    }
 
     #[test]
     fn falls_back_only_below_tls12_and_below_the_highest() {
