@@ -3,8 +3,9 @@
 
 use super::{CheckContext, Verdict};
 use crate::report::model::Outcome;
-use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Want};
+use crate::session::{read_answer, Answer, Connection, SessionError, Transcript, Waited, Want};
 use crate::target::{Protocol, TlsMode};
+use std::time::Duration;
 
 /// One connection of a native check.
 pub(crate) struct Dialog {
@@ -67,6 +68,12 @@ impl Dialog {
     /// Reads one answer.
     pub(crate) async fn read(&mut self, want: &Want) -> Result<Answer, SessionError> {
         read_answer(&mut self.conn, self.protocol, want).await
+    }
+
+    /// Waits up to `wait` for the server to send anything, without consuming it:
+    /// a later [`Dialog::read`] decodes it.
+    pub(crate) async fn wait_readable(&mut self, wait: Duration) -> Result<Waited, SessionError> {
+        self.conn.wait_readable(wait).await
     }
 
     /// Sends `line` and reads its answer.
