@@ -102,6 +102,55 @@ async fn every_read_has_a_deadline() {
 }
 
 #[tokio::test]
+async fn waiting_until_readable_leaves_the_reply_for_the_next_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        tcp.write_all(b"220 hi\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tcp.read(&mut buf).await.unwrap();
+        // Half a reply, then the rest: the wait ends at the first byte.
+        tcp.write_all(b"250 ").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tcp.write_all(b"queued\r\n").await.unwrap();
+    });
+    let mut conn = connect(port, false, 2000).await;
+    assert_eq!(
+        conn.wait_readable(Duration::from_secs(2)).await.unwrap(),
+        Waited::Spoke(b"220 hi\r\n".to_vec()),
+        "what is already there counts"
+    );
+    assert_eq!(
+        conn.read_decoded(Reply::decode, "the greeting")
+            .await
+            .unwrap()
+            .value
+            .code,
+        220,
+        "the wait consumed nothing"
+    );
+    assert_eq!(
+        conn.wait_readable(Duration::from_millis(50)).await.unwrap(),
+        Waited::Quiet
+    );
+    conn.send_segment(b"body\n.\n").await.unwrap();
+    assert_eq!(
+        conn.wait_readable(Duration::from_secs(2)).await.unwrap(),
+        Waited::Spoke(b"250 ".to_vec())
+    );
+    let reply = conn
+        .read_decoded(Reply::decode, "the early reply")
+        .await
+        .unwrap();
+    assert_eq!((reply.value.code, reply.consumed), (250, 12));
+    assert_eq!(
+        conn.wait_readable(Duration::from_secs(2)).await.unwrap(),
+        Waited::Closed
+    );
+}
+
+#[tokio::test]
 async fn an_endless_line_is_cut_off_at_the_cap() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

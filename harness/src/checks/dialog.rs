@@ -3,8 +3,11 @@
 
 use super::{CheckContext, Verdict};
 use crate::report::model::Outcome;
-use crate::session::{busy_sign, read_answer, Answer, Connection, SessionError, Transcript, Want};
+use crate::session::{
+    busy_sign, read_answer, Answer, Connection, SessionError, Transcript, Waited, Want,
+};
 use crate::target::Protocol;
+use std::time::Duration;
 
 /// One connection of a native check.
 pub(crate) struct Dialog {
@@ -60,6 +63,12 @@ impl Dialog {
             Some(busy) => Err(SessionError::Busy(busy)),
             None => Ok(answer),
         }
+    }
+
+    /// Waits up to `wait` for the server to send anything, without consuming it:
+    /// a later [`Dialog::read`] decodes it.
+    pub(crate) async fn wait_readable(&mut self, wait: Duration) -> Result<Waited, SessionError> {
+        self.conn.wait_readable(wait).await
     }
 
     /// Sends `line` and reads its answer.

@@ -379,6 +379,24 @@ impl Connection {
         }
     }
 
+    /// Waits up to `wait` until the server has sent something, and leaves it
+    /// buffered for the next [`Connection::read_decoded`]: to learn *whether* an
+    /// answer came within a short window, then read it with the usual deadline.
+    /// `Spoke` holds a copy of what is buffered (bytes already buffered count, at
+    /// once); `Closed` means the server closed with nothing buffered.
+    pub async fn wait_readable(&mut self, wait: Duration) -> Result<Waited, SessionError> {
+        if self.buf.is_empty() {
+            let deadline = Instant::now() + wait;
+            match self.fill(deadline, "a reply").await {
+                Ok(0) => return Ok(Waited::Closed),
+                Ok(_) => {}
+                Err(SessionError::Timeout { .. }) => return Ok(Waited::Quiet),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Waited::Spoke(self.buf.clone()))
+    }
+
     /// Does the STARTTLS handshake on the current plain connection. Bytes the server
     /// sent after its go-ahead and before the handshake (already buffered, or already
     /// waiting in the socket) are handed back whatever the handshake's fate: they are
