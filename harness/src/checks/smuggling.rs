@@ -257,7 +257,9 @@ async fn probe(
 ) -> (Result<Probe, Verdict>, Transcript) {
     let mut patience = Patience::Measured;
     let mut pause = GREYLIST_FIRST_PAUSE;
+    let mut busy_attempts = 1;
     loop {
+        let generation = ctx.governor.generation();
         let (result, back) = attempt(ctx, rcpt, sequence, patience, transcript).await;
         transcript = back;
         let stop = match result {
@@ -265,6 +267,20 @@ async fn probe(
             Err(stop) => stop,
         };
         match stop {
+            // The server said it is busy (421): this sequence's connection is
+            // tried again after the governor's back-off, not the whole check.
+            Stop::Verdict(verdict)
+                if verdict.server_busy && busy_attempts < super::CHECK_ATTEMPTS =>
+            {
+                busy_attempts += 1;
+                let pause = ctx.governor.overloaded_since(generation);
+                transcript.note(format!(
+                    "the server was busy: probing {} again (attempt {busy_attempts} of at most {}) after at least {} ms",
+                    shown(sequence),
+                    super::CHECK_ATTEMPTS,
+                    pause.as_millis()
+                ));
+            }
             Stop::Verdict(verdict) => return (Err(verdict), transcript),
             Stop::Greylisted {
                 command,
@@ -381,8 +397,8 @@ impl RoundTrips {
 /// the probe is an `error`, to be run again later.
 fn refuse_busy(answer: &Answer, to: &str) -> Result<(), Stop> {
     if answer.status == "421" {
-        return Err(Stop::Verdict(Verdict::new(
-            Outcome::Error,
+        return Err(Stop::Verdict(Verdict::trouble(
+            &SessionError::Busy(answer.summary()),
             format!(
                 "the server answered {to} with `{}` (busy or shutting down): retry later",
                 answer.summary()
@@ -562,6 +578,9 @@ impl Smuggle<'_> {
                         refuse_busy(&answer, "the smuggled commands")?;
                         replies.push(answer.status);
                     }
+                    Err(e @ SessionError::Busy(_)) => {
+                        return Err(Stop::Verdict(trouble(e, "the smuggled commands")))
+                    }
                     Err(_) => break,
                 }
             }
@@ -640,7 +659,17 @@ impl Smuggle<'_> {
         {
             return None;
         }
-        self.dialog.read(&Want::SmtpReply).await.ok()
+        match self.dialog.read(&Want::SmtpReply).await {
+            Ok(answer) => Some(answer),
+            // A busy server's 421 is read, not lost: the caller refuses it.
+            Err(SessionError::Busy(summary)) => Some(Answer {
+                status: "421".into(),
+                tag: None,
+                text: summary.get(4..).unwrap_or_default().to_string(),
+                capabilities: None,
+            }),
+            Err(_) => None,
+        }
     }
 
     /// Ends what may still be a message, and the session; best effort.

@@ -16,6 +16,9 @@ use tokio::time::{timeout_at, Instant};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+/// What a connect timeout was waiting for, before the address.
+const TCP_CONNECTION_WAIT: &str = "the TCP connection to";
+
 /// How big one socket read may be.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -100,6 +103,18 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// Whether the TCP connection itself could not be made (refused, unreachable,
+    /// or no answer to the SYN in time), as opposed to anything after it.
+    pub fn is_connect_failure(&self) -> bool {
+        match self {
+            SessionError::Connect { .. } => true,
+            SessionError::Timeout { waiting_for, .. } => {
+                waiting_for.starts_with(TCP_CONNECTION_WAIT)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is the harness's trouble (timeout, refused, socket error) rather
     /// than something the server did that a check can judge.
     pub fn is_harness_trouble(&self) -> bool {
@@ -200,7 +215,7 @@ impl Connection {
             Err(_) => {
                 let err = SessionError::Timeout {
                     ms: options.timeout.as_millis() as u64,
-                    waiting_for: format!("the TCP connection to {addr}"),
+                    waiting_for: format!("{TCP_CONNECTION_WAIT} {addr}"),
                 };
                 transcript.note(err.to_string());
                 return Err((err, transcript));

@@ -29,8 +29,10 @@ const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(3);
 
 /// How many connections one open may try before it gives up. Enough to ride out
-/// a burst that a per-client cap refuses while the concurrency halves to one.
-pub const MAX_ATTEMPTS: u32 = 6;
+/// a burst that a per-client cap refuses while the concurrency halves to one, and
+/// a busy server that turns away one connection in a few; the time budget below
+/// bounds it too.
+pub const MAX_ATTEMPTS: u32 = 10;
 
 /// The time budget of one open (all attempts and back-offs together), in read
 /// timeouts: a few `--timeout`s, so that a server that stays overloaded ends
@@ -62,6 +64,10 @@ struct State {
     successes: usize,
     /// The most connections that were ever open at once.
     peak: usize,
+    /// Whether any TCP connection was ever accepted: until one is, a refused or
+    /// unanswered connect means nothing listens there (or a firewall drops us),
+    /// and waiting is no use.
+    ever_accepted: bool,
 }
 
 /// A granted connection slot; the slot is free again when this is dropped.
@@ -92,6 +98,7 @@ impl Governor {
                 streak: 0,
                 successes: 0,
                 peak: 0,
+                ever_accepted: false,
             }),
             changed: Notify::new(),
         })
@@ -274,12 +281,19 @@ impl Governor {
         {
             Ok(conn) => conn,
             Err((e, t)) => {
+                let connected = !e.is_connect_failure();
+                let ever_accepted = {
+                    let mut state = self.lock();
+                    state.ever_accepted |= connected;
+                    state.ever_accepted
+                };
                 return Err(match Overload::of_connect(&e) {
-                    Some(sign) => Attempt::Overloaded(sign, t),
-                    None => Attempt::Failed(e, t),
-                })
+                    Some(sign) if ever_accepted => Attempt::Overloaded(sign, t),
+                    _ => Attempt::Failed(e, t),
+                });
             }
         };
+        self.lock().ever_accepted = true;
         let Some(protocol) = dial.greeting else {
             return Ok(conn);
         };

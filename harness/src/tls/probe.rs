@@ -122,7 +122,11 @@ pub async fn run(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
             transcript = t;
             Err(ProbeError::NotOffered)
         }
-        Err((PreambleError::Session(e), t)) if e.is_harness_trouble() => {
+        // A connect that fails where none ever succeeded (the governor retries
+        // the others): nothing listens there, and another try will not change it.
+        Err((PreambleError::Session(e), t))
+            if e.is_harness_trouble() && !e.is_connect_failure() =>
+        {
             transcript = t;
             Err(ProbeError::Lost(e.to_string()))
         }

@@ -396,7 +396,10 @@ async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
         Ok(plain) => plain,
         Err((PreambleError::NotOffered, t)) => return (failed(NOT_OFFERED.into(), t), false),
         Err((e, t)) => {
-            let transient = matches!(&e, PreambleError::Session(s) if s.is_harness_trouble());
+            let transient = matches!(
+                &e,
+                PreambleError::Session(s) if s.is_harness_trouble() && !s.is_connect_failure()
+            );
             return (
                 failed(format!("could not reach the start of TLS: {e}"), t),
                 transient,
