@@ -338,8 +338,11 @@ pub async fn chain(ctx: &CheckContext) -> Arc<Chain> {
 const NOT_OFFERED: &str = "STARTTLS not offered, nothing to test";
 
 /// How many connections one probe (or the chain's handshake) may use when the
-/// earlier ones were lost.
-const PROBE_ATTEMPTS: u32 = 5;
+/// earlier ones were lost or turned away: as many as one governed connection may
+/// (a server's cap can span its ports, as Exim's smtp_accept_max does, so one
+/// endpoint's back-off alone may take a while to make room), within the same
+/// time budget.
+const PROBE_ATTEMPTS: u32 = crate::session::governor::MAX_ATTEMPTS;
 
 /// How many connections one probe may use when the earlier ones timed out: a
 /// server that waits for more of a hello it cannot read looks the same as a lost
@@ -354,10 +357,12 @@ const CLOSED_PROBE_ATTEMPTS: u32 = 3;
 async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
     let mut earlier = ctx.new_transcript();
     let mut attempt = 1;
+    let started = tokio::time::Instant::now();
+    let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
     loop {
         let generation = ctx.governor.generation();
         let (mut chain, transient) = rustls_chain(ctx).await;
-        if transient && attempt < PROBE_ATTEMPTS {
+        if transient && attempt < PROBE_ATTEMPTS && started.elapsed() < budget {
             let pause = ctx.governor.overloaded_since(generation);
             earlier.append(&chain.transcript);
             earlier.note(format!(
@@ -500,6 +505,8 @@ fn sni(ctx: &CheckContext) -> Option<String> {
 /// transcript.
 async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
     let implicit = ctx.endpoint.scheme.tls_mode() == crate::target::TlsMode::Implicit;
+    let started = tokio::time::Instant::now();
+    let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
     let mut earlier: Option<Transcript> = None;
     let mut attempt = 1;
     loop {
@@ -518,7 +525,7 @@ async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
             Ok(Answer::Response(Response::NotTls(text))) if turned_away(text) => PROBE_ATTEMPTS,
             _ => 1,
         };
-        if attempt < attempts {
+        if attempt < attempts && started.elapsed() < budget {
             let pause = ctx.governor.overloaded_since(generation);
             let mut kept = earlier
                 .take()
@@ -534,6 +541,16 @@ async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         }
         if let Some(earlier) = earlier {
             record.transcript = append(earlier, &record.transcript);
+        }
+        // Turned away every time: that says nothing about the hello, so it is
+        // the harness's trouble, never a refusal.
+        if let Ok(Answer::Response(Response::NotTls(text))) = &record.answer {
+            if turned_away(text) {
+                let why =
+                    format!("the server turned {attempt} connection(s) in a row away: `{text}`");
+                record.transcript.note(why.clone());
+                record.answer = Err(ProbeError::Lost(why));
+            }
         }
         return record;
     }
