@@ -17,11 +17,17 @@ type Outcomes = BTreeMap<(String, String), (String, String)>;
 /// Runs `mailtls run TARGET [--only ID...]` with default flags; the exit code,
 /// the outcomes and how long it took.
 fn run(target: &str, only: &[String]) -> (Option<i32>, Outcomes, Duration) {
+    run_with(target, only, &[])
+}
+
+/// [`run`] with more flags.
+fn run_with(target: &str, only: &[String], flags: &[&str]) -> (Option<i32>, Outcomes, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_mailtls"));
     command.args(["run", target, "--format", "json", "--report-dir"]);
     command.arg(dir.path());
+    command.args(flags);
     for id in only {
         command.args(["--only", id]);
     }
@@ -186,6 +192,18 @@ fn each_flaw_with_each_behaviour_fails_exactly_its_checks() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn a_tarpit_slower_than_the_timeout_is_waited_out() {
+    // The tarpit greets after 600 ms; with a 500 ms timeout every first greeting
+    // times out, and the governor learns to wait longer.
+    let (_, plain, _) = run("embedded", &[]);
+    let (code, got, _) = run_with("embedded:behaviours=tarpit", &[], &["--timeout", "500"]);
+    let differ = differences(&plain, &got);
+    assert!(differ.is_empty(), "{differ:#?}");
+    assert!(errors(&got).is_empty(), "{:#?}", errors(&got));
+    assert_eq!(code, Some(0));
 }
 
 #[test]

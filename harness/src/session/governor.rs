@@ -64,6 +64,9 @@ struct State {
     successes: usize,
     /// The most connections that were ever open at once.
     peak: usize,
+    /// A longer read timeout learned from a server that greets late (a tarpit):
+    /// every later connection waits this long.
+    patience: Option<Duration>,
     /// Whether any TCP connection was ever accepted: until one is, a refused or
     /// unanswered connect means nothing listens there (or a firewall drops us),
     /// and waiting is no use.
@@ -98,6 +101,7 @@ impl Governor {
                 streak: 0,
                 successes: 0,
                 peak: 0,
+                patience: None,
                 ever_accepted: false,
             }),
             changed: Notify::new(),
@@ -223,16 +227,24 @@ impl Governor {
         options: &SessionOptions,
         mut transcript: Transcript,
     ) -> Result<Connection, (SessionError, Transcript)> {
-        let started = Instant::now();
         let budget = options.timeout * BUDGET_TIMEOUTS;
+        let mut options = options.clone();
+        // What the attempts and their back-offs took; waiting for a slot behind
+        // other connections is not the server's doing and does not count.
+        let mut spent = Duration::ZERO;
         let mut signs: Vec<Overload> = Vec::new();
         loop {
             let permit = self.acquire().await;
+            if let Some(patience) = self.lock().patience {
+                options.timeout = options.timeout.max(patience);
+            }
             let attempt = signs.len() as u32 + 1;
             if attempt > 1 {
                 transcript.note(format!("attempt {attempt} of at most {MAX_ATTEMPTS}"));
             }
-            let outcome = self.attempt(dial, options, transcript).await;
+            let began = Instant::now();
+            let outcome = self.attempt(dial, &options, transcript).await;
+            spent += began.elapsed();
             let (sign, t) = match outcome {
                 Ok(mut conn) => {
                     self.succeeded();
@@ -243,9 +255,17 @@ impl Governor {
                 Err(Attempt::Overloaded(sign, t)) => (sign, t),
             };
             transcript = t;
+            if matches!(sign, Overload::Silent(_)) {
+                // A tarpit greets late on purpose: the next attempts (this
+                // endpoint's, from now on) wait twice as long, within the budget.
+                let longer = (options.timeout * 2).min(budget.saturating_sub(spent));
+                let mut state = self.lock();
+                let patience = state.patience.get_or_insert(longer);
+                *patience = (*patience).max(longer);
+            }
             let pause = self.overloaded(&permit);
             drop(permit);
-            let spent = started.elapsed();
+            spent += pause;
             let last = signs.len() as u32 + 1 >= MAX_ATTEMPTS || spent + pause >= budget;
             signs.push(sign);
             if last {
