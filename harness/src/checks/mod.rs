@@ -24,6 +24,10 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
 }
 
+/// The least wait before a check the server interrupted runs again, times the
+/// attempts so far.
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The EHLO name the harness gives itself (`.invalid` is reserved, RFC 2606).
 pub const CLIENT_NAME: &str = "mailtls.invalid";
 
@@ -71,7 +75,11 @@ impl Check {
                 Check::Native(check) => check.run(ctx, transcript).await,
             };
             if verdict.server_busy && attempt < CHECK_ATTEMPTS && started.elapsed() < budget {
-                let pause = ctx.governor.overloaded_since(generation);
+                // The governor's back-off, and at least a second more per try:
+                // a busy or greylisting server wants time, not a quick return.
+                let backoff = ctx.governor.overloaded_since(generation);
+                let pause = backoff.max(BUSY_PAUSE * attempt);
+                tokio::time::sleep(pause - backoff).await;
                 attempt += 1;
                 done.note(format!(
                     "the server was busy: running the check again (attempt {attempt} of at most {CHECK_ATTEMPTS}) after at least {} ms",

@@ -162,11 +162,9 @@ impl Interpreter<'_> {
             Ok(answer) => answer,
             Err(e) => return Err(self.trouble(step, &pattern.written, e)),
         };
-        let answered_ehlo = answered.as_deref().is_some_and(|line| {
-            line.split_ascii_whitespace()
-                .next()
-                .is_some_and(|verb| verb.eq_ignore_ascii_case("EHLO"))
-        });
+        let answered_ehlo = answered
+            .as_deref()
+            .is_some_and(|line| verb_is(line, "EHLO"));
         if protocol != Protocol::Smtp || answered_ehlo {
             if let Some(caps) = &answer.capabilities {
                 self.capabilities = Some(caps.clone());
@@ -177,6 +175,16 @@ impl Interpreter<'_> {
         } else if let Some(busy) = busy_sign(protocol, &answer, false) {
             // About the server's load, not the check: never a verdict.
             let e = SessionError::Busy(busy);
+            Err(self.trouble(step, &pattern.written, e))
+        } else if protocol == Protocol::Smtp
+            && matches!(answer.status.as_str(), "450" | "451")
+            && answered
+                .as_deref()
+                .is_some_and(|line| verb_is(line, "RCPT"))
+        {
+            // Greylisting (or a passing local problem): about the harness, not the
+            // check, so the check runs again later rather than reading it.
+            let e = SessionError::Busy(format!("{} (greylisting?)", answer.summary()));
             Err(self.trouble(step, &pattern.written, e))
         } else {
             let expected = pattern.written.replace("${tag}", &self.tag);
@@ -312,6 +320,13 @@ impl Interpreter<'_> {
             }
         }
     }
+}
+
+/// Whether `line` is a command with this verb.
+fn verb_is(line: &str, verb: &str) -> bool {
+    line.split_ascii_whitespace()
+        .next()
+        .is_some_and(|first| first.eq_ignore_ascii_case(verb))
 }
 
 /// A short random IMAP tag prefix, fresh for each check, so replies of one run can
