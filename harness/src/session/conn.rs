@@ -115,6 +115,15 @@ impl SessionError {
         }
     }
 
+    /// Whether another connection might well fare better: the harness's trouble,
+    /// but not a connect that failed where none ever succeeded (nothing listens)
+    /// and not a governor that has already spent its budget on retries.
+    pub fn is_worth_retrying(&self) -> bool {
+        self.is_harness_trouble()
+            && !self.is_connect_failure()
+            && !matches!(self, SessionError::Overloaded(_))
+    }
+
     /// Whether this is the harness's trouble (timeout, refused, socket error) rather
     /// than something the server did that a check can judge.
     pub fn is_harness_trouble(&self) -> bool {

@@ -64,6 +64,12 @@ struct State {
     successes: usize,
     /// The most connections that were ever open at once.
     peak: usize,
+    /// Whether any connection was ever greeted without being turned away.
+    ever_greeted: bool,
+    /// Why the endpoint was given up on: a governed open spent its whole budget
+    /// before the server had greeted even once. Later opens fail at once with
+    /// this, so a server that never speaks costs one budget, not one per check.
+    given_up: Option<String>,
     /// A longer read timeout learned from a server that greets late (a tarpit):
     /// every later connection waits this long.
     patience: Option<Duration>,
@@ -103,6 +109,8 @@ impl Governor {
                 peak: 0,
                 patience: None,
                 ever_accepted: false,
+                ever_greeted: false,
+                given_up: None,
             }),
             changed: Notify::new(),
         })
@@ -205,6 +213,8 @@ impl Governor {
     pub fn succeeded(&self) {
         let mut state = self.lock();
         state.streak = 0;
+        state.ever_greeted = true;
+        state.given_up = None;
         if state.allowed >= self.jobs {
             return;
         }
@@ -234,7 +244,17 @@ impl Governor {
         let mut spent = Duration::ZERO;
         let mut signs: Vec<Overload> = Vec::new();
         loop {
+            // Checked before and after waiting for a slot, so that giving up is
+            // immediate for every connection still waiting.
+            if let Some(error) = self.given_up() {
+                transcript.note(error.to_string());
+                return Err((error, transcript));
+            }
             let permit = self.acquire().await;
+            if let Some(error) = self.given_up() {
+                transcript.note(error.to_string());
+                return Err((error, transcript));
+            }
             if let Some(patience) = self.lock().patience {
                 options.timeout = options.timeout.max(patience);
             }
@@ -269,8 +289,13 @@ impl Governor {
             let last = signs.len() as u32 + 1 >= MAX_ATTEMPTS || spent + pause >= budget;
             signs.push(sign);
             if last {
-                let error = give_up(&signs, spent, self.jobs);
+                let ever_greeted = self.lock().ever_greeted;
+                let error = give_up(&signs, spent, self.jobs, ever_greeted);
                 transcript.note(error.to_string());
+                let mut state = self.lock();
+                if !state.ever_greeted {
+                    state.given_up = Some(error.to_string());
+                }
                 return Err((error, transcript));
             }
             transcript.note(format!(
@@ -280,6 +305,12 @@ impl Governor {
                 self.allowed()
             ));
         }
+    }
+
+    /// The error for every open once the endpoint was given up on.
+    fn given_up(&self) -> Option<SessionError> {
+        let why = self.lock().given_up.clone()?;
+        Some(SessionError::Overloaded(format!("not tried again: {why}")))
     }
 
     /// One connection attempt: connect (and handshake on implicit TLS), then wait
@@ -419,10 +450,19 @@ impl Overload {
 }
 
 /// The error once the budget is spent: the cause and what to do.
-fn give_up(signs: &[Overload], spent: Duration, jobs: usize) -> SessionError {
+fn give_up(signs: &[Overload], spent: Duration, jobs: usize, ever_greeted: bool) -> SessionError {
+    let first = signs.first().map(Overload::describe).unwrap_or_default();
     let last = signs.last().map(Overload::describe).unwrap_or_default();
+    let seen = if signs.len() > 1 && first != last {
+        format!("first: {first}; last: {last}")
+    } else {
+        last
+    };
     let cause = signs.last().map(Overload::cause).unwrap_or("failed");
-    let advice = if jobs > 1 {
+    let silent = matches!(signs.last(), Some(Overload::Silent(_)));
+    let advice = if silent && !ever_greeted {
+        "the server has not greeted once: is this the right port and protocol? A very slow server needs a larger --timeout".to_string()
+    } else if jobs > 1 {
         format!(
             "the server limits connections per client or is overloaded; try --jobs {} or a larger --timeout",
             (jobs / 4).max(1)
@@ -432,7 +472,7 @@ fn give_up(signs: &[Overload], spent: Duration, jobs: usize) -> SessionError {
             .to_string()
     };
     SessionError::Overloaded(format!(
-        "{} connection(s) in a row {cause} over {} ms (last: {last}): {advice}",
+        "{} connection(s) in a row {cause} over {} ms ({seen}): {advice}",
         signs.len(),
         spent.as_millis()
     ))
@@ -517,6 +557,39 @@ mod tests {
             "granted after {:?}, the pause was {pause:?}",
             asked.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_greets_costs_one_budget_not_one_per_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts and holds every connection without a word.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                held.push(tcp);
+            }
+        });
+        let governor = Governor::new(2);
+        let dial = Dial {
+            host: "127.0.0.1",
+            port,
+            implicit_tls: false,
+            greeting: Some(Protocol::Smtp),
+        };
+        let options = SessionOptions {
+            timeout: Duration::from_millis(100),
+            ..SessionOptions::default()
+        };
+        let first = governor.open(&dial, &options, Transcript::new()).await;
+        let Err((SessionError::Overloaded(why), _)) = first else {
+            panic!("a silent server was not given up on");
+        };
+        assert!(why.contains("has not greeted once"), "{why}");
+        let asked = Instant::now();
+        let second = governor.open(&dial, &options, Transcript::new()).await;
+        assert!(matches!(second, Err((SessionError::Overloaded(_), _))));
+        assert!(asked.elapsed() < Duration::from_millis(100), "tried again");
     }
 
     #[test]

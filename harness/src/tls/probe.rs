@@ -124,9 +124,7 @@ pub async fn run(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         }
         // A connect that fails where none ever succeeded (the governor retries
         // the others): nothing listens there, and another try will not change it.
-        Err((PreambleError::Session(e), t))
-            if e.is_harness_trouble() && !e.is_connect_failure() =>
-        {
+        Err((PreambleError::Session(e), t)) if e.is_worth_retrying() => {
             transcript = t;
             Err(ProbeError::Lost(e.to_string()))
         }

@@ -403,7 +403,7 @@ async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
         Err((e, t)) => {
             let transient = matches!(
                 &e,
-                PreambleError::Session(s) if s.is_harness_trouble() && !s.is_connect_failure()
+                PreambleError::Session(s) if s.is_worth_retrying()
             );
             return (
                 failed(format!("could not reach the start of TLS: {e}"), t),
