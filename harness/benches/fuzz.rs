@@ -18,7 +18,7 @@ use mailtls::fuzz::campaign::{Campaign, CampaignOptions, CampaignSummary};
 use mailtls::fuzz::exec::{execute, Event};
 use mailtls::fuzz::{Case, FuzzTarget, Step};
 use mailtls::server::Flaws;
-use mailtls::session::SessionOptions;
+use mailtls::session::{Governor, SessionOptions};
 use mailtls::target::{Endpoint, Protocol, TargetSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ async fn rate(name: &str, case: Case, endpoint: &Endpoint, sessions: usize) {
         ..SessionOptions::default()
     };
     let case = Arc::new(case);
+    let governor = Governor::new(JOBS);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let mut done = 0;
@@ -38,7 +39,8 @@ async fn rate(name: &str, case: Case, endpoint: &Endpoint, sessions: usize) {
     while done < sessions {
         while issued < sessions && tasks.len() < JOBS {
             let (case, endpoint, options) = (case.clone(), endpoint.clone(), options.clone());
-            tasks.spawn(async move { execute(&case, &endpoint, &options).await.event });
+            let governor = governor.clone();
+            tasks.spawn(async move { execute(&case, &endpoint, &governor, &options).await.event });
             issued += 1;
         }
         if let Some(Ok(event)) = tasks.join_next().await {

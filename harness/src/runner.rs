@@ -7,7 +7,7 @@ use crate::checks::{Catalogue, Check, CheckContext, CLIENT_NAME};
 use crate::events::{NoObserver, RunObserver};
 use crate::report::model::{CheckResult, Dir, Outcome, Report, TargetReport, TranscriptEntry};
 use crate::server::ServerError;
-use crate::session::SessionOptions;
+use crate::session::{Dial, SessionError, SessionOptions, Transcript};
 use crate::target::container::{ContainerError, ContainerTarget};
 use crate::target::embedded::EmbeddedTarget;
 use crate::target::{Credentials, Endpoint, Policy, Scheme, TargetSpec};
@@ -214,28 +214,14 @@ async fn whole_host(host: &str, options: &RunOptions) -> Vec<PreparedTarget> {
             port: scheme.default_port(),
             credentials: None,
         };
-        let timeout = options.session.timeout;
+        // The context first: the probe spends from the governor its checks will
+        // use, so the endpoint has one budget from its first connection on, and
+        // that governor knows the port accepted one (a refusal from then on is
+        // a sign of overload to ride out, not a closed port).
+        let ctx = context(endpoint, options, None, None);
         probes.spawn(async move {
-            let dial = endpoint
-                .host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string();
-            let closed = match tokio::time::timeout(
-                timeout,
-                tokio::net::TcpStream::connect((dial, endpoint.port)),
-            )
-            .await
-            {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(format!("port {} closed ({e})", endpoint.port)),
-                Err(_) => Some(format!(
-                    "port {} closed or filtered (no answer within {} ms)",
-                    endpoint.port,
-                    timeout.as_millis()
-                )),
-            };
-            (index, endpoint, closed)
+            let closed = closed_port(&ctx).await;
+            (index, ctx, closed)
         });
     }
     let mut found = Vec::new();
@@ -245,12 +231,41 @@ async fn whole_host(host: &str, options: &RunOptions) -> Vec<PreparedTarget> {
     found.sort_by_key(|(index, ..)| *index);
     found
         .into_iter()
-        .map(|(_, endpoint, closed)| PreparedTarget {
-            label: endpoint.url(),
-            ctx: context(endpoint, options, None, None),
+        .map(|(_, ctx, closed)| PreparedTarget {
+            label: ctx.endpoint.url(),
+            ctx,
             closed,
         })
         .collect()
+}
+
+/// Why `ctx`'s port is closed, or `None` when it accepts a TCP connection: one
+/// attempt through its governor, no TLS, nothing read. A scan reports what it
+/// sees; patience with a busy server is for the checks that follow.
+async fn closed_port(ctx: &CheckContext) -> Option<String> {
+    let dial = Dial {
+        host: &ctx.endpoint.host,
+        port: ctx.endpoint.port,
+        implicit_tls: false,
+        greeting: None,
+    };
+    let port = ctx.endpoint.port;
+    match ctx
+        .governor
+        .connect_once(&dial, &ctx.session, Transcript::new())
+        .await
+    {
+        Ok(_) => None,
+        Err((SessionError::Connect { source, .. }, _)) => {
+            Some(format!("port {port} closed ({source})"))
+        }
+        Err((e, _)) if e.is_connect_failure() => Some(format!(
+            "port {port} closed or filtered (no answer within {} ms)",
+            ctx.session.timeout.as_millis()
+        )),
+        // Accepted, then a socket option failed: the port is open.
+        Err(_) => None,
+    }
 }
 
 fn context(

@@ -23,6 +23,7 @@
 use super::case::Case;
 use super::exec::{execute, Event};
 use super::finding::{self, Finding, FindingError, Store};
+use super::governors::Governors;
 use super::grammar;
 use super::minimize::minimize;
 use super::mutate::mutate;
@@ -209,6 +210,8 @@ struct Suspect {
 pub struct Campaign {
     target: FuzzTarget,
     options: CampaignOptions,
+    /// One governor per endpoint, allowing `jobs`: every connection goes through it.
+    governors: Governors,
     store: Store,
     queue_dir: PathBuf,
     queue: HashMap<Protocol, Vec<Case>>,
@@ -254,6 +257,7 @@ impl Campaign {
         };
         Ok(Campaign {
             target,
+            governors: Governors::new(options.jobs),
             options,
             store,
             queue_dir,
@@ -330,9 +334,10 @@ impl Campaign {
                     );
                 }
                 let options = self.options.session.clone();
+                let governor = self.governors.governor(&endpoint);
                 tasks.spawn(async move {
-                    let run = execute(&case, &endpoint, &options).await;
-                    let verdict = judge(&case, &run, &endpoint, &options).await;
+                    let run = execute(&case, &endpoint, &governor, &options).await;
+                    let verdict = judge(&case, &run, &endpoint, &governor, &options).await;
                     Done {
                         index,
                         case,
@@ -552,7 +557,10 @@ impl Campaign {
     /// documentation).
     async fn triage(&mut self, mut candidates: Vec<(u64, Case, Scheme)>) -> Result<(), FuzzError> {
         let patience = self.options.session.timeout * 30;
-        let was_down = self.target.restart(&self.options.session, patience).await?;
+        let was_down = self
+            .target
+            .restart(&self.governors, &self.options.session, patience)
+            .await?;
         if !was_down && self.suspects.is_empty() {
             // A container that greets on every endpoint once the sessions have
             // drained, without a restart and with nothing in its log, was busy
@@ -688,6 +696,7 @@ impl Campaign {
         self.watch();
         let (again, others) = replay_watched(
             &mut self.target,
+            &self.governors,
             case,
             scheme,
             &self.options.session,
@@ -719,7 +728,14 @@ impl Campaign {
     /// Runs `case` alone against the target's current `scheme` endpoint; restarts
     /// the target if it crashed.
     async fn reproduce(&mut self, case: &Case, scheme: Scheme) -> Option<Verdict> {
-        reproduce(&mut self.target, case, scheme, &self.options.session).await
+        reproduce(
+            &mut self.target,
+            &self.governors,
+            case,
+            scheme,
+            &self.options.session,
+        )
+        .await
     }
 
     /// Saves a finding at once, then (unless it is an unconfirmed monitor
@@ -752,7 +768,8 @@ impl Campaign {
         if monitored && !watched {
             return Ok(Some(path));
         }
-        let (target, session) = (&mut self.target, &self.options.session);
+        let (target, governors, session) =
+            (&mut self.target, &self.governors, &self.options.session);
         let stop_requested = self.stop_requested.clone();
         let signature = verdict.signature.clone();
         let mut last = None;
@@ -768,11 +785,11 @@ impl Campaign {
             }
             if watched {
                 // The log, not the socket, says whether it came back.
-                return replay_watched(target, c, scheme, session, &signature)
+                return replay_watched(target, governors, c, scheme, session, &signature)
                     .await
                     .0;
             }
-            let again = reproduce(target, c, scheme, session).await;
+            let again = reproduce(target, governors, c, scheme, session).await;
             let same = again.as_ref().is_some_and(|v| v.signature == signature);
             if same {
                 // Every accepted candidate reproduced; the last one is the result.
@@ -835,18 +852,23 @@ pub fn stats_file_name(shard: Shard) -> String {
 }
 
 /// Runs `case` alone against `target`'s current `scheme` endpoint and judges it;
-/// restarts the target when it crashed, so the next run finds it up.
+/// restarts the target when it crashed, so the next run finds it up. Every
+/// connection goes through `governors`.
 pub async fn reproduce(
     target: &mut FuzzTarget,
+    governors: &Governors,
     case: &Case,
     scheme: Scheme,
     options: &SessionOptions,
 ) -> Option<Verdict> {
     let endpoint = target.endpoint(scheme)?;
-    let run = execute(case, &endpoint, options).await;
-    let verdict = judge(case, &run, &endpoint, options).await;
+    let governor = governors.governor(&endpoint);
+    let run = execute(case, &endpoint, &governor, options).await;
+    let verdict = judge(case, &run, &endpoint, &governor, options).await;
     if verdict.as_ref().is_some_and(|v| v.kind == Kind::Crash) {
-        let _ = target.restart(options, options.timeout * 30).await;
+        let _ = target
+            .restart(governors, options, options.timeout * 30)
+            .await;
     }
     verdict
 }
@@ -874,13 +896,14 @@ pub fn monitor_signature(event: &MonitorEvent) -> String {
 /// the other events seen meanwhile.
 pub async fn replay_watched(
     target: &mut FuzzTarget,
+    governors: &Governors,
     case: &Case,
     scheme: Scheme,
     options: &SessionOptions,
     signature: &str,
 ) -> (bool, Vec<MonitorEvent>) {
     let mut others = target.events();
-    let _ = reproduce(target, case, scheme, options).await;
+    let _ = reproduce(target, governors, case, scheme, options).await;
     let until = Instant::now() + GRACE;
     loop {
         for event in target.events() {

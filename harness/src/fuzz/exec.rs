@@ -9,11 +9,13 @@ use super::case::{fnv1a, Case, Step};
 use crate::checks::context::CheckContext;
 use crate::session::answer::pop3_is_multi_line;
 use crate::session::{
-    read_answer, Answer, Connection, SessionError, SessionOptions, Transcript, Waited, Want,
+    read_answer, Answer, Connection, Dial, Governor, SessionError, SessionOptions, Transcript,
+    Waited, Want,
 };
 use crate::target::{Endpoint, Protocol, TlsMode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use std::sync::Arc;
 
 /// How one session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +84,15 @@ pub struct Run {
     pub verbs: Vec<String>,
 }
 
-/// Runs `case` against `endpoint`.
-pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions) -> Run {
+/// Runs `case` against `endpoint`, connecting once through `governor` (the
+/// endpoint's budget): a refusal or a silent greeting is an event to judge, not
+/// something to wait out.
+pub async fn execute(
+    case: &Case,
+    endpoint: &Endpoint,
+    governor: &Arc<Governor>,
+    options: &SessionOptions,
+) -> Run {
     let ctx = CheckContext::new(endpoint.clone());
     let transcript = ctx.new_transcript();
     let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
@@ -97,14 +106,9 @@ pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions)
         verbs: Vec::new(),
         continuing: false,
     };
-    let conn = Connection::connect(
-        &endpoint.host,
-        endpoint.port,
-        implicit,
-        options.clone(),
-        transcript,
-    )
-    .await;
+    let conn = governor
+        .connect_once(&dial(endpoint), options, transcript)
+        .await;
     let mut conn = match conn {
         Ok(conn) => conn,
         Err((SessionError::Connect { source, .. }, transcript)) => {
@@ -114,12 +118,7 @@ pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions)
             return exec.finish(Event::NoGreeting(e.to_string()), transcript, implicit)
         }
     };
-    let greeting = match case.protocol {
-        Protocol::Smtp => Want::SmtpReply,
-        Protocol::Imap => Want::ImapNext,
-        Protocol::Pop3 => Want::Pop3 { multi_line: false },
-    };
-    match read_answer(&mut conn, case.protocol, &greeting).await {
+    match read_answer(&mut conn, case.protocol, &Want::greeting(case.protocol)).await {
         Ok(answer) => exec.state(&conn, "GREETING", &answer),
         Err(e) => {
             let tls = conn.tls().is_some();
@@ -139,6 +138,17 @@ pub async fn execute(case: &Case, endpoint: &Endpoint, options: &SessionOptions)
     }
     let tls = conn.tls().is_some();
     exec.finish(event, conn.into_transcript(), tls)
+}
+
+/// Where the fuzzer connects for `endpoint`: TLS at once on implicit-TLS ports;
+/// the greeting is read by the caller, never awaited by the governor.
+pub(crate) fn dial(endpoint: &Endpoint) -> Dial<'_> {
+    Dial {
+        host: &endpoint.host,
+        port: endpoint.port,
+        implicit_tls: endpoint.scheme.tls_mode() == TlsMode::Implicit,
+        greeting: None,
+    }
 }
 
 /// The running state of one execution.

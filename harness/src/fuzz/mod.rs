@@ -9,13 +9,15 @@
 //! sockets do not show; [`target`] owns what is fuzzed (and restarts it after a crash); [`finding`] saves
 //! and loads findings; [`minimize`] shrinks them; [`campaign`] drives it all;
 //! [`replay`] runs a saved finding again; [`tuning`] says what is relaxed in a
-//! container's server before fuzzing it.
+//! container's server before fuzzing it; [`governors`] holds the governor through
+//! which every connection to an endpoint goes.
 
 pub mod campaign;
 pub mod case;
 pub mod container_monitor;
 pub mod exec;
 pub mod finding;
+pub mod governors;
 pub mod grammar;
 pub mod minimize;
 pub mod mutate;
@@ -27,4 +29,5 @@ pub mod tuning;
 pub use campaign::{Campaign, CampaignOptions, CampaignSummary, Shard};
 pub use case::{Case, Step};
 pub use finding::Finding;
+pub use governors::Governors;
 pub use target::FuzzTarget;

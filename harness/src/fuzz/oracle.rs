@@ -7,10 +7,11 @@
 //! in its log) report through [`Monitor`]; its findings join the same judgement.
 
 use super::case::Case;
-use super::exec::{Event, Run};
-use crate::session::{read_answer, Connection, SessionError, SessionOptions, Transcript, Want};
-use crate::target::{Endpoint, Protocol, TlsMode};
+use super::exec::{dial, Event, Run};
+use crate::session::{read_answer, Governor, SessionError, SessionOptions, Transcript, Want};
+use crate::target::Endpoint;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What kind of misbehaviour a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,17 +86,17 @@ pub struct MonitorEvent {
     pub log: Vec<String>,
 }
 
-/// Connects anew and waits for the greeting.
-pub async fn probe(endpoint: &Endpoint, options: &SessionOptions) -> Liveness {
-    let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
-    let conn = Connection::connect(
-        &endpoint.host,
-        endpoint.port,
-        implicit,
-        options.clone(),
-        Transcript::new(),
-    )
-    .await;
+/// Connects anew, once, through `governor` (the endpoint's budget), and waits
+/// for the greeting: a refusal is reported as it is, never retried, since a
+/// server that stopped accepting connections is what this oracle looks for.
+pub async fn probe(
+    endpoint: &Endpoint,
+    governor: &Arc<Governor>,
+    options: &SessionOptions,
+) -> Liveness {
+    let conn = governor
+        .connect_once(&dial(endpoint), options, Transcript::new())
+        .await;
     let mut conn = match conn {
         Ok(conn) => conn,
         Err((SessionError::Connect { source, .. }, _)) => {
@@ -104,12 +105,7 @@ pub async fn probe(endpoint: &Endpoint, options: &SessionOptions) -> Liveness {
         Err((e, _)) => return Liveness::NoGreeting(e.to_string()),
     };
     let protocol = endpoint.scheme.protocol();
-    let want = match protocol {
-        Protocol::Smtp => Want::SmtpReply,
-        Protocol::Imap => Want::ImapNext,
-        Protocol::Pop3 => Want::Pop3 { multi_line: false },
-    };
-    match read_answer(&mut conn, protocol, &want).await {
+    match read_answer(&mut conn, protocol, &Want::greeting(protocol)).await {
         Ok(_) => Liveness::Alive,
         Err(e) => Liveness::NoGreeting(e.to_string()),
     }
@@ -121,6 +117,7 @@ pub async fn judge(
     case: &Case,
     run: &Run,
     endpoint: &Endpoint,
+    governor: &Arc<Governor>,
     options: &SessionOptions,
 ) -> Option<Verdict> {
     let signature = |kind: Kind| {
@@ -151,7 +148,7 @@ pub async fn judge(
         }
         // The server was already gone before this session sent anything.
         Event::Refused(_) => None,
-        event => match probe(endpoint, &patient(options)).await {
+        event => match probe(endpoint, governor, &patient(options)).await {
             Liveness::Alive => match event {
                 Event::Silent { step } => verdict(
                     Kind::Hang,

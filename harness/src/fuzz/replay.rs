@@ -8,7 +8,7 @@ use super::finding::Finding;
 use super::oracle::{judge, Kind, MonitorEvent, Verdict};
 use super::target::{FuzzTarget, FuzzTargetError};
 use crate::session::transcript::render;
-use crate::session::SessionOptions;
+use crate::session::{Governor, SessionOptions};
 use crate::target::{Scheme, TargetError, TargetSpec};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -60,8 +60,10 @@ pub async fn replay(
         target.shutdown().await;
         return Err(ReplayError::NoEndpoint(finding.scheme.clone()));
     };
-    let run = execute(&finding.case, &endpoint, options).await;
-    let mut verdict = judge(&finding.case, &run, &endpoint, options).await;
+    // One session, then at most one liveness probe: one connection at a time.
+    let governor = Governor::new(1);
+    let run = execute(&finding.case, &endpoint, &governor, options).await;
+    let mut verdict = judge(&finding.case, &run, &endpoint, &governor, options).await;
     if target.monitored() {
         // What the container's log or state says outweighs what the socket saw.
         if let Some(event) = watch(&mut target).await {

@@ -6,6 +6,7 @@
 //! addresses are accepted.
 
 use super::container_monitor::ContainerMonitor;
+use super::governors::Governors;
 use super::oracle::{probe, Liveness, Monitor, MonitorEvent};
 use crate::containers::docker::{self, DockerError};
 use crate::server::ServerError;
@@ -214,9 +215,11 @@ impl FuzzTarget {
     /// otherwise — or at once when it stopped — a new container on new ports; for
     /// a URL, waiting up to `patience` for it to greet again (its supervisor
     /// restarts it). Returns false only for a container that was greeting on
-    /// every endpoint and so was neither restarted nor replaced.
+    /// every endpoint and so was neither restarted nor replaced. The greetings
+    /// are awaited through `governors`, the campaign's connection budgets.
     pub async fn restart(
         &mut self,
+        governors: &Governors,
         options: &SessionOptions,
         patience: Duration,
     ) -> Result<bool, FuzzTargetError> {
@@ -244,7 +247,8 @@ impl FuzzTarget {
                     carried.extend(monitor.events());
                     let stopped = carried.iter().any(|e| e.exited);
                     let patience = patience.min(CONTAINER_PATIENCE);
-                    if !stopped && greets(&container.endpoints, options, patience).await {
+                    if !stopped && greets(&container.endpoints, governors, options, patience).await
+                    {
                         return Ok(false);
                     }
                 }
@@ -259,8 +263,9 @@ impl FuzzTarget {
             }
             FuzzTarget::External { endpoint } => {
                 let until = tokio::time::Instant::now() + patience;
+                let governor = governors.governor(endpoint);
                 while tokio::time::Instant::now() < until {
-                    if probe(endpoint, options).await == Liveness::Alive {
+                    if probe(endpoint, &governor, options).await == Liveness::Alive {
                         return Ok(true);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -319,11 +324,17 @@ async fn start_container(spec: &ContainerSpec) -> Result<Running, FuzzTargetErro
 }
 
 /// Whether every endpoint greets within `patience`.
-async fn greets(endpoints: &[Endpoint], options: &SessionOptions, patience: Duration) -> bool {
+async fn greets(
+    endpoints: &[Endpoint],
+    governors: &Governors,
+    options: &SessionOptions,
+    patience: Duration,
+) -> bool {
     let until = tokio::time::Instant::now() + patience;
     for endpoint in endpoints {
+        let governor = governors.governor(endpoint);
         loop {
-            if probe(endpoint, options).await == Liveness::Alive {
+            if probe(endpoint, &governor, options).await == Liveness::Alive {
                 break;
             }
             if tokio::time::Instant::now() >= until {

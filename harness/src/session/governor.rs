@@ -12,6 +12,12 @@
 //! decrease, as TCP does per round trip. Raising it at every single success
 //! would climb straight back over a per-client cap and fail again. Only when a bounded budget is
 //! spent does the caller get the error, with the cause and what to do.
+//!
+//! That patience is for judges: a check must not fail a server for defending
+//! itself. Observers — the fuzzer's sessions and liveness oracle, a starting
+//! container's readiness poll, the open-port scan of a whole host — must see a
+//! refusal or a close as it is (a crashed server refusing connections *is* the
+//! finding), so they take [`Governor::connect_once`]: the same cap, one attempt.
 
 use super::answer::{busy_sign, peek_answer, Want};
 use super::conn::{Connection, SessionError, SessionOptions};
@@ -313,6 +319,41 @@ impl Governor {
         Some(SessionError::Overloaded(format!("not tried again: {why}")))
     }
 
+    /// One connection to `dial` through the budget, as the server gives it: the
+    /// cap holds (this waits for a slot like [`Governor::open`]), but there is no
+    /// retry, no back-off and no greeting peek, and a refusal or failure is not
+    /// counted as a sign of overload. For callers that observe a server rather
+    /// than judge it (see the module doc). The slot is held by the connection.
+    pub async fn connect_once(
+        self: &Arc<Self>,
+        dial: &Dial<'_>,
+        options: &SessionOptions,
+        transcript: Transcript,
+    ) -> Result<Connection, (SessionError, Transcript)> {
+        let permit = self.acquire().await;
+        match Connection::connect(
+            dial.host,
+            dial.port,
+            dial.implicit_tls,
+            options.clone(),
+            transcript,
+        )
+        .await
+        {
+            Ok(mut conn) => {
+                self.lock().ever_accepted = true;
+                self.succeeded();
+                conn.hold(permit);
+                Ok(conn)
+            }
+            Err((e, t)) => {
+                // A handshake that failed still had its TCP connection accepted.
+                self.lock().ever_accepted |= !e.is_connect_failure();
+                Err((e, t))
+            }
+        }
+    }
+
     /// One connection attempt: connect (and handshake on implicit TLS), then wait
     /// for the greeting without consuming it.
     async fn attempt(
@@ -590,6 +631,89 @@ mod tests {
         let second = governor.open(&dial, &options, Transcript::new()).await;
         assert!(matches!(second, Err((SessionError::Overloaded(_), _))));
         assert!(asked.elapsed() < Duration::from_millis(100), "tried again");
+    }
+
+    fn loopback(port: u16) -> Dial<'static> {
+        Dial {
+            host: "127.0.0.1",
+            port,
+            implicit_tls: false,
+            greeting: None,
+        }
+    }
+
+    fn quick() -> SessionOptions {
+        SessionOptions {
+            timeout: Duration::from_secs(2),
+            ..SessionOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_once_keeps_to_the_cap() {
+        // The backlog accepts without `accept`: the listener only has to exist.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dial = loopback(listener.local_addr().unwrap().port());
+        let governor = Governor::new(1);
+        let first = governor
+            .connect_once(&dial, &quick(), Transcript::new())
+            .await
+            .expect("first connection");
+        let second = tokio::time::timeout(
+            Duration::from_millis(100),
+            governor.connect_once(&dial, &quick(), Transcript::new()),
+        )
+        .await;
+        assert!(second.is_err(), "a second connection went past --jobs 1");
+        drop(first);
+        let second = tokio::time::timeout(
+            Duration::from_secs(5),
+            governor.connect_once(&dial, &quick(), Transcript::new()),
+        )
+        .await;
+        assert!(
+            matches!(second, Ok(Ok(_))),
+            "the freed slot was not granted"
+        );
+        assert_eq!(governor.peak(), 1);
+    }
+
+    #[tokio::test]
+    async fn connect_once_returns_a_refusal_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dial = loopback(listener.local_addr().unwrap().port());
+        let governor = Governor::new(4);
+        // Accepted once: to `open`, a refusal from now on is a sign of overload.
+        drop(
+            governor
+                .connect_once(&dial, &quick(), Transcript::new())
+                .await
+                .expect("accepted"),
+        );
+        drop(listener);
+        for _ in 0..3 {
+            let asked = Instant::now();
+            let refused = governor
+                .connect_once(&dial, &quick(), Transcript::new())
+                .await;
+            match refused {
+                Err((SessionError::Connect { .. }, _)) => {}
+                Err((e, _)) => panic!("not a refusal: {e}"),
+                Ok(_) => panic!("connected to a closed port"),
+            }
+            assert!(
+                asked.elapsed() < BACKOFF_BASE,
+                "came back after {:?}",
+                asked.elapsed()
+            );
+        }
+        assert_eq!(
+            governor.allowed(),
+            4,
+            "a refusal seen is no sign of overload"
+        );
+        let next = tokio::time::timeout(BACKOFF_BASE / 2, governor.acquire()).await;
+        assert!(next.is_ok(), "a refusal paused the next connection");
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use super::{Credentials, Endpoint, TlsMode};
 use crate::containers::docker::{self, DockerError, ImageInfo};
 use crate::containers::{image_name, IMAGE_TAG};
-use crate::session::{read_answer, Connection, SessionError, SessionOptions, Transcript, Want};
-use crate::target::Protocol;
+use crate::session::{read_answer, Dial, Governor, SessionError, SessionOptions, Transcript, Want};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testcontainers::bollard::models::PortBinding;
 use testcontainers::core::IntoContainerPort;
@@ -203,8 +203,10 @@ impl ContainerTarget {
     async fn wait_ready(&self, spec: &ContainerSpec) -> Result<(), ContainerError> {
         let deadline = Instant::now() + READY_WITHIN;
         for (endpoint, service) in self.endpoints.iter().zip(&self.image.services) {
+            // The poll keeps one connection open at a time, and no check runs yet.
+            let governor = Governor::new(1);
             loop {
-                let last = match greet(endpoint).await {
+                let last = match greet(&governor, endpoint).await {
                     Ok(()) => break,
                     Err(reason) => reason,
                 };
@@ -330,31 +332,31 @@ impl ContainerTarget {
 /// is for the checks to judge, not a reason to judge nothing (OpenSMTPD 6.8 with
 /// OpenSSL 3 answers every handshake so). A closed or reset connection does not
 /// count: that is what a port looks like before the server listens.
-async fn greet(endpoint: &Endpoint) -> Result<(), String> {
+///
+/// One attempt through `governor` ([`Governor::connect_once`]): the caller polls,
+/// and a server still starting must look not ready, not be waited out here.
+async fn greet(governor: &Arc<Governor>, endpoint: &Endpoint) -> Result<(), String> {
     let options = SessionOptions {
         timeout: Duration::from_secs(5),
         ..SessionOptions::default()
     };
     let implicit = endpoint.scheme.tls_mode() == TlsMode::Implicit;
-    let mut conn = match Connection::connect(
-        &endpoint.host,
-        endpoint.port,
-        implicit,
-        options,
-        Transcript::new(),
-    )
-    .await
+    let dial = Dial {
+        host: &endpoint.host,
+        port: endpoint.port,
+        implicit_tls: implicit,
+        greeting: None,
+    };
+    let mut conn = match governor
+        .connect_once(&dial, &options, Transcript::new())
+        .await
     {
         Ok(conn) => conn,
         Err((SessionError::HandshakeAlert(_), _)) if implicit => return Ok(()),
         Err((e, _)) => return Err(e.to_string()),
     };
-    let want = match endpoint.protocol() {
-        Protocol::Smtp => Want::SmtpReply,
-        Protocol::Imap => Want::ImapNext,
-        Protocol::Pop3 => Want::Pop3 { multi_line: false },
-    };
-    let answer = read_answer(&mut conn, endpoint.protocol(), &want)
+    let protocol = endpoint.protocol();
+    let answer = read_answer(&mut conn, protocol, &Want::greeting(protocol))
         .await
         .map_err(|e| e.to_string())?;
     match answer.status.as_str() {
@@ -394,13 +396,13 @@ mod tests {
     async fn a_tls_alert_on_an_implicit_tls_port_counts_as_ready() {
         // A fatal internal_error alert, as OpenSMTPD 6.8 sends when it cannot sign.
         let endpoint = smtps_endpoint(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50]).await;
-        assert_eq!(greet(&endpoint).await, Ok(()));
+        assert_eq!(greet(&Governor::new(1), &endpoint).await, Ok(()));
     }
 
     #[tokio::test]
     async fn rejects_a_port_that_closes_without_a_tls_answer() {
         let endpoint = smtps_endpoint(b"").await;
-        let not_ready = greet(&endpoint).await.unwrap_err();
+        let not_ready = greet(&Governor::new(1), &endpoint).await.unwrap_err();
         assert!(not_ready.contains("TLS handshake failed"), "{not_ready}");
     }
 }
