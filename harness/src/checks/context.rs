@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// How many times one check may run when the server says it is busy in the
 /// middle of it (SMTP 421 after the greeting).
-pub const CHECK_ATTEMPTS: u32 = 4;
+pub const CHECK_ATTEMPTS: u32 = 8;
 
 /// Everything a check needs to run against one endpoint.
 #[derive(Debug, Clone)]

@@ -28,6 +28,9 @@ mod builtin {
 /// attempts so far.
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// After this many tries the least wait grows no more.
+const BUSY_PAUSE_GROWTH: u32 = 3;
+
 /// The EHLO name the harness gives itself (`.invalid` is reserved, RFC 2606).
 pub const CLIENT_NAME: &str = "mailtls.invalid";
 
@@ -66,7 +69,7 @@ impl Check {
                 transcript,
             );
         }
-        let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
+        let budget = ctx.session.timeout * crate::session::governor::RETRY_BUDGET_TIMEOUTS;
         let mut attempt = 1;
         loop {
             let generation = ctx.governor.generation();
@@ -78,7 +81,7 @@ impl Check {
                 // The governor's back-off, and at least a second more per try:
                 // a busy or greylisting server wants time, not a quick return.
                 let backoff = ctx.governor.overloaded_since(generation);
-                let pause = backoff.max(BUSY_PAUSE * attempt);
+                let pause = backoff.max(BUSY_PAUSE * attempt.min(BUSY_PAUSE_GROWTH));
                 tokio::time::sleep(pause - backoff).await;
                 attempt += 1;
                 done.note(format!(

@@ -45,6 +45,13 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// the check in bounded time.
 pub const BUDGET_TIMEOUTS: u32 = 4;
 
+/// The time budget of a whole retried unit — a check run again after a busy
+/// server interrupted it, a TLS probe tried again after a lost connection — in
+/// read timeouts. Its attempts bound it first; this is the safety net, and it
+/// counts time spent waiting for a slot behind other connections too, which is
+/// why it is larger than one open's.
+pub const RETRY_BUDGET_TIMEOUTS: u32 = 12;
+
 /// The connection budget of one endpoint.
 #[derive(Debug)]
 pub struct Governor {

@@ -358,7 +358,7 @@ async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
     let mut earlier = ctx.new_transcript();
     let mut attempt = 1;
     let started = tokio::time::Instant::now();
-    let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
+    let budget = ctx.session.timeout * crate::session::governor::RETRY_BUDGET_TIMEOUTS;
     loop {
         let generation = ctx.governor.generation();
         let (mut chain, transient) = rustls_chain(ctx).await;
@@ -506,7 +506,7 @@ fn sni(ctx: &CheckContext) -> Option<String> {
 async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
     let implicit = ctx.endpoint.scheme.tls_mode() == crate::target::TlsMode::Implicit;
     let started = tokio::time::Instant::now();
-    let budget = ctx.session.timeout * crate::session::governor::BUDGET_TIMEOUTS;
+    let budget = ctx.session.timeout * crate::session::governor::RETRY_BUDGET_TIMEOUTS;
     let mut earlier: Option<Transcript> = None;
     let mut attempt = 1;
     loop {
