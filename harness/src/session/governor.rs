@@ -338,27 +338,35 @@ impl Governor {
         transcript: Transcript,
     ) -> Result<Connection, (SessionError, Transcript)> {
         let permit = self.acquire().await;
-        match Connection::connect(
+        let mut conn = self.connect_noting(dial, options, transcript).await?;
+        self.succeeded();
+        conn.hold(permit);
+        Ok(conn)
+    }
+
+    /// Connects (with the handshake on implicit TLS), noting whether the endpoint
+    /// has now accepted a TCP connection: a handshake that failed still had its
+    /// connection accepted.
+    async fn connect_noting(
+        &self,
+        dial: &Dial<'_>,
+        options: &SessionOptions,
+        transcript: Transcript,
+    ) -> Result<Connection, (SessionError, Transcript)> {
+        let result = Connection::connect(
             dial.host,
             dial.port,
             dial.implicit_tls,
             options.clone(),
             transcript,
         )
-        .await
-        {
-            Ok(mut conn) => {
-                self.lock().ever_accepted = true;
-                self.succeeded();
-                conn.hold(permit);
-                Ok(conn)
-            }
-            Err((e, t)) => {
-                // A handshake that failed still had its TCP connection accepted.
-                self.lock().ever_accepted |= !e.is_connect_failure();
-                Err((e, t))
-            }
-        }
+        .await;
+        let accepted = match &result {
+            Ok(_) => true,
+            Err((e, _)) => !e.is_connect_failure(),
+        };
+        self.lock().ever_accepted |= accepted;
+        result
     }
 
     /// One connection attempt: connect (and handshake on implicit TLS), then wait
@@ -369,30 +377,18 @@ impl Governor {
         options: &SessionOptions,
         transcript: Transcript,
     ) -> Result<Connection, Attempt> {
-        let mut conn = match Connection::connect(
-            dial.host,
-            dial.port,
-            dial.implicit_tls,
-            options.clone(),
-            transcript,
-        )
-        .await
-        {
+        let mut conn = match self.connect_noting(dial, options, transcript).await {
             Ok(conn) => conn,
             Err((e, t)) => {
-                let connected = !e.is_connect_failure();
-                let ever_accepted = {
-                    let mut state = self.lock();
-                    state.ever_accepted |= connected;
-                    state.ever_accepted
-                };
+                // Until the endpoint has accepted a connection, a refused or
+                // unanswered connect means nothing listens there: no waiting.
+                let ever_accepted = self.lock().ever_accepted;
                 return Err(match Overload::of_connect(&e) {
                     Some(sign) if ever_accepted => Attempt::Overloaded(sign, t),
                     _ => Attempt::Failed(e, t),
                 });
             }
         };
-        self.lock().ever_accepted = true;
         let Some(protocol) = dial.greeting else {
             return Ok(conn);
         };
