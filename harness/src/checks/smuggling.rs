@@ -397,22 +397,6 @@ impl RoundTrips {
     }
 }
 
-/// A `421` is the server busy or going away: it says nothing about smuggling,
-/// and wherever it comes in a probe (even after a reply that looked like proof)
-/// the probe is an `error`, to be run again later.
-fn refuse_busy(answer: &Answer, to: &str) -> Result<(), Stop> {
-    if answer.status == "421" {
-        return Err(Stop::Verdict(Verdict::trouble(
-            &SessionError::Busy(answer.summary()),
-            format!(
-                "the server answered {to} with `{}` (busy or shutting down): retry later",
-                answer.summary()
-            ),
-        )));
-    }
-    Ok(())
-}
-
 /// EHLO (inside TLS where the server offers it), AUTH where credentials are given
 /// and offered, MAIL, RCPT, DATA; every round trip timed.
 async fn transaction(
@@ -429,7 +413,6 @@ async fn transaction(
         .ask(&ehlo_line, &Want::SmtpReply)
         .await
         .map_err(lost)?;
-    refuse_busy(&ehlo, "EHLO")?;
     let offers = |answer: &Answer, keyword: &str, param: Option<&str>| {
         answer
             .capabilities
@@ -441,25 +424,22 @@ async fn transaction(
             .ask("STARTTLS", &Want::SmtpReply)
             .await
             .map_err(lost)?;
-        refuse_busy(&go, "STARTTLS")?;
         if go.status == "220" {
             dialog.start_tls().await.map_err(lost)?;
             ehlo = dialog
                 .ask(&ehlo_line, &Want::SmtpReply)
                 .await
                 .map_err(lost)?;
-            refuse_busy(&ehlo, "EHLO inside TLS")?;
         }
     }
     if let (Some(creds), true) = (&ctx.credentials, offers(&ehlo, "AUTH", Some("PLAIN"))) {
         use base64::Engine;
         let plain = base64::engine::general_purpose::STANDARD
             .encode(format!("\0{}\0{}", creds.user, creds.password));
-        let auth = trips
-            .ask(dialog, &format!("AUTH PLAIN {plain}"))
+        dialog
+            .ask(&format!("AUTH PLAIN {plain}"), &Want::SmtpReply)
             .await
             .map_err(lost)?;
-        refuse_busy(&auth, "AUTH")?;
     }
     for (line, command, want) in [
         ("MAIL FROM:<>".to_string(), "MAIL", "2"),
@@ -467,7 +447,6 @@ async fn transaction(
         ("DATA".to_string(), "DATA", "3"),
     ] {
         let answer = trips.ask(dialog, &line).await.map_err(lost)?;
-        refuse_busy(&answer, command)?;
         if answer.status.starts_with(want) {
             continue;
         }
@@ -581,7 +560,6 @@ impl Smuggle<'_> {
                 )))
             }
         };
-        refuse_busy(&early, "the message")?;
         let mut evidence = format!(
             "{} after \"{shown}\" before the real end of data",
             early.status
@@ -597,7 +575,6 @@ impl Smuggle<'_> {
                 }
                 match self.dialog.read(&Want::SmtpReply).await {
                     Ok(answer) => {
-                        refuse_busy(&answer, "the smuggled commands")?;
                         replies.push(answer.status);
                     }
                     Err(e @ SessionError::Busy(_)) => {
@@ -632,11 +609,10 @@ impl Smuggle<'_> {
                 (format!("RCPT TO:<{}>", self.rcpt), "RCPT", "2"),
                 ("DATA".to_string(), "DATA", "354"),
             ] {
-                let Some(answer) = self.step(&line, early.status.starts_with('2')).await else {
+                let Some(answer) = self.step(&line, early.status.starts_with('2')).await? else {
                     steps.push(format!("{command} unanswered"));
                     break;
                 };
-                refuse_busy(&answer, command)?;
                 steps.push(format!("{command} {}", answer.status));
                 if !answer.status.starts_with(want) {
                     break;
@@ -671,26 +647,25 @@ impl Smuggle<'_> {
     /// `2xx` (the server is in command mode, or broken); after a refusal only
     /// within the window, since a server that keeps reading the message until
     /// its real end rightly says nothing.
-    async fn step(&mut self, line: &str, patient: bool) -> Option<Answer> {
-        self.dialog.send(line).await.ok()?;
+    /// A `421` (the server busy or going away) says nothing about smuggling:
+    /// wherever it comes, even after a reply that looked like proof, the probe is
+    /// an `error` to be run again (`Dialog::read` reports it as `Busy`).
+    async fn step(&mut self, line: &str, patient: bool) -> Result<Option<Answer>, Stop> {
+        if self.dialog.send(line).await.is_err() {
+            return Ok(None);
+        }
         if !patient
             && !matches!(
                 self.dialog.wait_readable(self.window).await,
                 Ok(Waited::Spoke(_))
             )
         {
-            return None;
+            return Ok(None);
         }
         match self.dialog.read(&Want::SmtpReply).await {
-            Ok(answer) => Some(answer),
-            // A busy server's 421 is read, not lost: the caller refuses it.
-            Err(SessionError::Busy(summary)) => Some(Answer {
-                status: "421".into(),
-                tag: None,
-                text: summary.get(4..).unwrap_or_default().to_string(),
-                capabilities: None,
-            }),
-            Err(_) => None,
+            Ok(answer) => Ok(Some(answer)),
+            Err(e @ SessionError::Busy(_)) => Err(Stop::Verdict(trouble(e, line))),
+            Err(_) => Ok(None),
         }
     }
 
@@ -723,7 +698,6 @@ impl Smuggle<'_> {
             self.send(b"\r\n.\r\n").await?;
             match self.dialog.read(&Want::SmtpReply).await {
                 Ok(answer) => {
-                    refuse_busy(&answer, "the end of data")?;
                     codes.push(answer.status);
                     if self.dialog.send("QUIT").await.is_err() {
                         closed = true;
@@ -737,7 +711,6 @@ impl Smuggle<'_> {
             match self.dialog.read(&Want::SmtpReply).await {
                 Ok(answer) => {
                     let quit = answer.status == "221";
-                    refuse_busy(&answer, "the probe")?;
                     codes.push(answer.status);
                     if quit {
                         break;
