@@ -299,6 +299,51 @@ fn frame(
     }
 }
 
+/// How a client sends a string where the grammar wants an `astring` (RFC 9051 §4.3,
+/// §9: LOGIN's user name and password): a quoted string when every byte may stand
+/// in one, else a synchronizing literal, whose contents go only after the server's
+/// continuation request. Writing `"${password}"` by hand breaks on `"` or `\`
+/// (and a BAD then reads as a refusal), so every LOGIN the harness sends uses this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AstringForm {
+    /// `"..."` with `\` and `"` escaped, quotes included.
+    Quoted(Vec<u8>),
+    /// The raw bytes, sent as `{n}` CRLF, then (after `+`) the bytes.
+    Literal(Vec<u8>),
+}
+
+impl AstringForm {
+    /// The form `value` must take: quoted when it is 7-bit text without CR, LF or
+    /// NUL (IMAP4rev1's QUOTED-CHAR, which every server reads), a literal otherwise.
+    pub fn of(value: &[u8]) -> AstringForm {
+        let quotable = value
+            .iter()
+            .all(|&b| (0x01..=0x7f).contains(&b) && b != b'\r' && b != b'\n');
+        if !quotable {
+            return AstringForm::Literal(value.to_vec());
+        }
+        let mut out = Vec::with_capacity(value.len() + 2);
+        out.push(b'"');
+        for &b in value {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+        AstringForm::Quoted(out)
+    }
+
+    /// What goes on the command line in place of the value: the quoted string, or
+    /// the literal's `{n}` marker (the line then ends, and the bytes follow later).
+    pub fn on_line(&self) -> Vec<u8> {
+        match self {
+            AstringForm::Quoted(quoted) => quoted.clone(),
+            AstringForm::Literal(bytes) => format!("{{{}}}", bytes.len()).into_bytes(),
+        }
+    }
+}
+
 /// Whether `tag` is a valid IMAP tag: one or more ASTRING-CHARs other than `+`
 /// (printable ASCII except `(){%*"\` and space, and not `+`).
 pub fn is_tag(tag: &str) -> bool {
@@ -1119,6 +1164,39 @@ mod tests {
         ]
     }
 
+    /// A minimal reader of a quoted string, as a server reads one, to prove the
+    /// encoder's output means the value and nothing else.
+    fn unquote(quoted: &[u8]) -> Option<Vec<u8>> {
+        let inner = quoted.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+        let mut out = Vec::new();
+        let mut bytes = inner.iter();
+        while let Some(&b) = bytes.next() {
+            match b {
+                b'\\' => out.push(*bytes.next()?),
+                b'"' | b'\r' | b'\n' | 0 => return None,
+                b => out.push(b),
+            }
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn quotes_astrings_with_escapes_and_falls_back_to_literals() {
+        assert_eq!(
+            AstringForm::of(br#"Zq9\Hunter"2"#),
+            AstringForm::Quoted(br#""Zq9\\Hunter\"2""#.to_vec())
+        );
+        assert_eq!(
+            AstringForm::of("pässword".as_bytes()).on_line(),
+            b"{9}".to_vec()
+        );
+        assert!(matches!(
+            AstringForm::of(b"a\r\nb"),
+            AstringForm::Literal(_)
+        ));
+        assert!(matches!(AstringForm::of(b"a\0b"), AstringForm::Literal(_)));
+    }
+
     proptest! {
         #[test]
         fn can_round_trip_response(value in arb_response()) {
@@ -1128,6 +1206,19 @@ mod tests {
         #[test]
         fn can_round_trip_command(value in arb_command()) {
             assert_round_trip(&value, &value.encode(), Command::decode)?;
+        }
+
+        #[test]
+        fn can_round_trip_astring(value in proptest::collection::vec(any::<u8>(), 0..40)) {
+            match AstringForm::of(&value) {
+                AstringForm::Quoted(quoted) => {
+                    prop_assert_eq!(unquote(&quoted), Some(value));
+                }
+                AstringForm::Literal(bytes) => {
+                    prop_assert!(bytes.iter().any(|&b| b == 0 || b == b'\r' || b == b'\n' || b >= 0x80));
+                    prop_assert_eq!(bytes, value);
+                }
+            }
         }
 
         #[test]
