@@ -306,7 +306,10 @@ impl Governor {
                 let error = give_up(&signs, spent, self.jobs, ever_greeted);
                 transcript.note(error.to_string());
                 let mut state = self.lock();
-                if !state.ever_greeted {
+                // Only the endpoint's own silence gives it up for the run; a
+                // limit of this machine may pass once other checks end.
+                let ours = matches!(signs.last(), Some(Overload::LocalLimit(_)));
+                if !state.ever_greeted && !ours {
                     state.given_up = Some(error.to_string());
                 }
                 return Err((error, transcript));
@@ -382,8 +385,11 @@ impl Governor {
             Err((e, t)) => {
                 // Until the endpoint has accepted a connection, a refused or
                 // unanswered connect means nothing listens there: no waiting.
+                // Our own limits (open files, ports) say nothing about the
+                // endpoint: fewer connections at once will free what we need.
                 let ever_accepted = self.lock().ever_accepted;
                 return Err(match Overload::of_connect(&e) {
+                    Some(sign @ Overload::LocalLimit(_)) => Attempt::Overloaded(sign, t),
                     Some(sign) if ever_accepted => Attempt::Overloaded(sign, t),
                     _ => Attempt::Failed(e, t),
                 });
@@ -441,11 +447,18 @@ enum Overload {
     Silent(String),
     /// A greeting that turns the client away: 421, `-ERR`, `* BYE`.
     TurnedAway(String),
+    /// Our own side ran out of something a connection needs (file descriptors,
+    /// local ports, socket buffers): not the server's doing, and fewer
+    /// connections at once is the cure, as for an overloaded server.
+    LocalLimit(String),
 }
 
 impl Overload {
     fn of_connect(e: &SessionError) -> Option<Overload> {
         match e {
+            SessionError::Connect { source, .. } if is_local_limit(source) => {
+                Some(Overload::LocalLimit(e.to_string()))
+            }
             SessionError::Connect { source, .. } => match source.kind() {
                 std::io::ErrorKind::ConnectionRefused
                 | std::io::ErrorKind::ConnectionReset
@@ -480,6 +493,7 @@ impl Overload {
             Overload::ClosedEarly(why) => format!("closed before the greeting ({why})"),
             Overload::Silent(why) => why.clone(),
             Overload::TurnedAway(why) => format!("turned away at the greeting: `{why}`"),
+            Overload::LocalLimit(why) => format!("a local limit when connecting ({why})"),
         }
     }
 
@@ -489,8 +503,25 @@ impl Overload {
             Overload::ClosedEarly(_) => "closed before the greeting",
             Overload::Silent(_) => "got no greeting in time",
             Overload::TurnedAway(_) => "were turned away at the greeting",
+            Overload::LocalLimit(_) => {
+                "could not be opened for a limit of this machine (open files, local ports)"
+            }
         }
     }
+}
+
+/// Whether a failed connect ran into a limit of this machine rather than
+/// anything the endpoint did: too many open files (the process's or the
+/// system's: EMFILE and ENFILE are 24 and 23 on Linux, the BSDs and macOS),
+/// no local port or address left, no memory for the socket.
+fn is_local_limit(e: &std::io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(e.raw_os_error(), Some(ENFILE | EMFILE))
+        || matches!(
+            e.kind(),
+            std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::OutOfMemory
+        )
 }
 
 /// The error once the budget is spent: the cause and what to do.
@@ -504,7 +535,13 @@ fn give_up(signs: &[Overload], spent: Duration, jobs: usize, ever_greeted: bool)
     };
     let cause = signs.last().map(Overload::cause).unwrap_or("failed");
     let silent = matches!(signs.last(), Some(Overload::Silent(_)));
-    let advice = if silent && !ever_greeted {
+    let local = matches!(signs.last(), Some(Overload::LocalLimit(_)));
+    let advice = if local {
+        format!(
+            "this machine ran out of sockets: raise the open-files limit (ulimit -n) or try --jobs {}",
+            (jobs / 4).max(1)
+        )
+    } else if silent && !ever_greeted {
         "the server has not greeted once: is this the right port and protocol? A very slow server needs a larger --timeout".to_string()
     } else if jobs > 1 {
         format!(
@@ -679,6 +716,31 @@ mod tests {
             "the freed slot was not granted"
         );
         assert_eq!(governor.peak(), 1);
+    }
+
+    #[test]
+    fn local_limits_are_signs_to_slow_down() {
+        let failed = |source| SessionError::Connect {
+            addr: "127.0.0.1:25".into(),
+            source,
+        };
+        let too_many_files = failed(std::io::Error::from_raw_os_error(24));
+        assert!(matches!(
+            Overload::of_connect(&too_many_files),
+            Some(Overload::LocalLimit(_))
+        ));
+        let refused = failed(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(matches!(
+            Overload::of_connect(&refused),
+            Some(Overload::Refused(_))
+        ));
+        let advice = give_up(
+            &[Overload::LocalLimit("Too many open files".into())],
+            Duration::from_millis(900),
+            8,
+            true,
+        );
+        assert!(advice.to_string().contains("ulimit -n"), "{advice}");
     }
 
     #[tokio::test]

@@ -349,9 +349,14 @@ const PROBE_ATTEMPTS: u32 = crate::session::governor::MAX_ATTEMPTS;
 /// connection, and each try costs a whole --timeout.
 const TIMED_OUT_PROBE_ATTEMPTS: u32 = 2;
 
-/// How many connections in a row must close on a hello to an implicit-TLS port,
-/// without a word, before that counts as a refusal.
-const CLOSED_PROBE_ATTEMPTS: u32 = 3;
+/// How many connections in a row must close on a hello, without a word, before
+/// that counts as a refusal. A close is not an alert: a server that caps
+/// connections per client (Courier on its TLS-on-connect ports), a middlebox or
+/// an overloaded server closes exactly as one that refuses the hello by closing,
+/// so only a close that comes again and again, with the governor backing off in
+/// between, is the server's answer. Ten in a row leave a server that drops one
+/// connection in six a one-in-sixty-million chance of a false refusal per probe.
+const CLOSED_PROBE_ATTEMPTS: u32 = PROBE_ATTEMPTS;
 
 /// [`rustls_chain`], tried again while its connection is lost rather than refused.
 async fn rustls_chain_patiently(ctx: &CheckContext) -> Chain {
@@ -504,28 +509,36 @@ fn sni(ctx: &CheckContext) -> Option<String> {
 /// its connection is lost rather than answered; every attempt stays in the
 /// transcript.
 async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
-    let implicit = ctx.endpoint.scheme.tls_mode() == crate::target::TlsMode::Implicit;
     let started = tokio::time::Instant::now();
     let budget = ctx.session.timeout * crate::session::governor::RETRY_BUDGET_TIMEOUTS;
     let mut earlier: Option<Transcript> = None;
     let mut attempt = 1;
+    let mut closes_in_a_row = 0;
     loop {
         let generation = ctx.governor.generation();
         let mut record = probe::run(ctx, probe).await;
-        let attempts = match &record.answer {
-            Err(ProbeError::Timeout(_)) => TIMED_OUT_PROBE_ATTEMPTS,
-            Err(e) if e.is_transient() => PROBE_ATTEMPTS,
-            // On an implicit-TLS port a server that caps connections per client
-            // closes at once, before a word, exactly as one that refuses the
-            // hello by closing: only a close that comes again and again (with the
-            // governor backing off in between) is a refusal.
-            Ok(Answer::Closed) if implicit => CLOSED_PROBE_ATTEMPTS,
+        if matches!(record.answer, Ok(Answer::Closed)) {
+            closes_in_a_row += 1;
+        } else {
+            closes_in_a_row = 0;
+        }
+        let again = match &record.answer {
+            Err(ProbeError::Timeout(_)) => attempt < TIMED_OUT_PROBE_ATTEMPTS,
+            Err(e) if e.is_transient() => attempt < PROBE_ATTEMPTS,
+            // Only a close that comes again and again is a refusal (see
+            // CLOSED_PROBE_ATTEMPTS); a reset, a timeout or a turn-away between
+            // two closes starts the count again.
+            Ok(Answer::Closed) => {
+                closes_in_a_row < CLOSED_PROBE_ATTEMPTS && attempt < 2 * PROBE_ATTEMPTS
+            }
             // A plaintext "too busy" in place of a ServerHello (Exim's 421 on its
             // TLS-on-connect port when over smtp_accept_max) is a turn-away.
-            Ok(Answer::Response(Response::NotTls(text))) if turned_away(text) => PROBE_ATTEMPTS,
-            _ => 1,
+            Ok(Answer::Response(Response::NotTls(text))) if turned_away(text) => {
+                attempt < PROBE_ATTEMPTS
+            }
+            _ => false,
         };
-        if attempt < attempts && started.elapsed() < budget {
+        if again && started.elapsed() < budget {
             let pause = ctx.governor.overloaded_since(generation);
             let mut kept = earlier
                 .take()
@@ -541,6 +554,15 @@ async fn limited(ctx: &CheckContext, probe: &Probe) -> ProbeRecord {
         }
         if let Some(earlier) = earlier {
             record.transcript = append(earlier, &record.transcript);
+        }
+        // Closed, but not often enough in a row to be the server's answer (the
+        // budget ran out first): a lost connection, never a refusal.
+        if matches!(record.answer, Ok(Answer::Closed)) && closes_in_a_row < CLOSED_PROBE_ATTEMPTS {
+            let why = format!(
+                "the connection closed before any answer to the hello, {closes_in_a_row} time(s) in a row within the retry budget: too few to call it a refusal"
+            );
+            record.transcript.note(why.clone());
+            record.answer = Err(ProbeError::Lost(why));
         }
         // Turned away every time: that says nothing about the hello, so it is
         // the harness's trouble, never a refusal.
