@@ -647,9 +647,9 @@ impl Parser<'_> {
                             )
                         })?;
                     let after_quote = i > 0 && chars[i - 1].1 == '"';
-                    let piece = self.var_piece(var, form.as_deref(), after_quote).map_err(
-                        |message| self.err(no, char_col(i), message, full),
-                    )?;
+                    let piece = self
+                        .var_piece(var, form.as_deref(), after_quote)
+                        .map_err(|message| self.err(no, char_col(i), message, full))?;
                     self.vars_used
                         .push((var, no, char_col(i), full.to_string()));
                     if !bytes.is_empty() {

@@ -138,9 +138,8 @@ impl Interpreter<'_> {
     async fn send(&mut self, step: &Step, parts: &[Template]) -> Result<(), Verdict> {
         let mut command = ImapChunks::new();
         for part in parts {
-            self.expand(part, &mut command).map_err(|e| {
-                Verdict::new(Outcome::Error, format!("line {}: {e}", step.line))
-            })?;
+            self.expand(part, &mut command)
+                .map_err(|e| Verdict::new(Outcome::Error, format!("line {}: {e}", step.line)))?;
         }
         let bytes = command.joined();
         for line in bytes.split(|&b| b == b'\n') {
@@ -359,8 +358,7 @@ impl Interpreter<'_> {
                 Piece::Bytes(bytes) => out.push_bytes(bytes),
                 Piece::Var(var) => match value(var) {
                     (text, Some(field)) => out.push_bytes(
-                        line_argument(field, text, "a command line (it ends at CRLF)")?
-                            .as_bytes(),
+                        line_argument(field, text, "a command line (it ends at CRLF)")?.as_bytes(),
                     ),
                     (text, None) => out.push_bytes(text.as_bytes()),
                 },

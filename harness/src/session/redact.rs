@@ -56,9 +56,7 @@ impl Secrets {
         self.add(STANDARD.encode(p));
         self.add(STANDARD.encode(format!("\0{user}\0{password}")));
         self.add(STANDARD.encode(format!("{user}\0{user}\0{password}")));
-        self.add(
-            percent_encoding::utf8_percent_encode(password, USERINFO_ESCAPES).to_string(),
-        );
+        self.add(percent_encoding::utf8_percent_encode(password, USERINFO_ESCAPES).to_string());
         self.add(percent_encoding::utf8_percent_encode(password, EVERYTHING_ESCAPED).to_string());
     }
 
@@ -220,7 +218,10 @@ mod tests {
     #[test]
     fn debug_never_shows_a_secret() {
         let shown = format!("{:?}", secrets());
-        assert!(shown.starts_with("Secrets(") && !shown.contains("Hunter"), "{shown}");
+        assert!(
+            shown.starts_with("Secrets(") && !shown.contains("Hunter"),
+            "{shown}"
+        );
     }
 
     #[test]

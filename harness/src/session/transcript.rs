@@ -196,7 +196,10 @@ mod tests {
         for entry in t.entries() {
             assert!(!entry.data.contains("Hunter2"), "{}", entry.data);
         }
-        assert_eq!(t.entries()[0].data, "a1 LOGIN \"mailtls\" \"<redacted>\"\r\n");
+        assert_eq!(
+            t.entries()[0].data,
+            "a1 LOGIN \"mailtls\" \"<redacted>\"\r\n"
+        );
     }
 
     #[test]

@@ -137,7 +137,11 @@ pub fn line_argument<'a>(
 
 /// POP3 `USER name` (without CRLF).
 pub fn pop3_user(user: &str) -> Result<String, CredentialError> {
-    let user = line_argument(Field::User, user, "POP3's USER (it takes the rest of the line)")?;
+    let user = line_argument(
+        Field::User,
+        user,
+        "POP3's USER (it takes the rest of the line)",
+    )?;
     Ok(format!("USER {user}"))
 }
 
@@ -180,7 +184,11 @@ mod tests {
         let quoted = imap_login("a1", "mailtls", r#"Zq9\Hunter"2"#).unwrap();
         assert_eq!(
             quoted.chunks(),
-            [br#"a1 LOGIN "mailtls" "Zq9\\Hunter\"2""#.iter().chain(b"\r\n").copied().collect::<Vec<u8>>()]
+            [br#"a1 LOGIN "mailtls" "Zq9\\Hunter\"2""#
+                .iter()
+                .chain(b"\r\n")
+                .copied()
+                .collect::<Vec<u8>>()]
         );
         let literal = imap_login("a1", "mailtls", "pässword").unwrap();
         assert_eq!(
@@ -192,7 +200,10 @@ mod tests {
         );
         let both = imap_login("a1", "üser", "a\r\nb").unwrap();
         assert_eq!(both.chunks().len(), 3);
-        assert_eq!(both.joined(), "a1 LOGIN {5}\r\nüser {4}\r\na\r\nb\r\n".as_bytes());
+        assert_eq!(
+            both.joined(),
+            "a1 LOGIN {5}\r\nüser {4}\r\na\r\nb\r\n".as_bytes()
+        );
     }
 
     #[test]
