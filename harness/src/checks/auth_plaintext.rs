@@ -486,7 +486,67 @@ async fn login_inside_tls(
 
 #[cfg(test)]
 mod tests {
-    use super::accepted_but_refused;
+    use super::*;
+
+    fn answer(tag: &str, status: &str, text: &str) -> Answer {
+        Answer {
+            status: status.into(),
+            tag: Some(tag.into()),
+            text: text.into(),
+            capabilities: None,
+        }
+    }
+
+    fn judged(answer: &Answer, logindisabled: bool, real: bool) -> (Outcome, bool) {
+        match imap_judge(answer, logindisabled, real) {
+            Judged::Verdict(v) => (v.outcome, false),
+            Judged::ConfirmInsideTls(v) => (v.outcome, true),
+        }
+    }
+
+    #[test]
+    fn imap_fails_only_on_evidence() {
+        let ok = answer("m2", "OK", "LOGIN completed");
+        assert_eq!(judged(&ok, false, false), (Outcome::Fail, false));
+        assert_eq!(judged(&ok, true, true), (Outcome::Fail, false));
+        let checked = answer("m2", "NO", "[AUTHENTICATIONFAILED] Invalid credentials");
+        assert_eq!(judged(&checked, false, false), (Outcome::Fail, false));
+        let privacy = answer("m2", "NO", "[PRIVACYREQUIRED] no");
+        assert_eq!(judged(&privacy, false, true), (Outcome::Pass, false));
+        let says = answer("m2", "BAD", "Plaintext authentication disallowed");
+        assert_eq!(judged(&says, false, false), (Outcome::Pass, false));
+    }
+
+    #[test]
+    fn imap_confirms_or_skips_a_refusal_that_says_nothing() {
+        for status in ["NO", "BAD"] {
+            let bare = answer("m2", status, "Login failed");
+            assert_eq!(judged(&bare, false, true), (Outcome::Pass, true));
+            assert_eq!(judged(&bare, false, false), (Outcome::Skip, false));
+            assert_eq!(judged(&bare, true, false), (Outcome::Pass, false));
+        }
+    }
+
+    #[test]
+    fn imap_odd_answers_are_errors() {
+        for odd in [
+            answer("+", "+", "go on"),
+            answer("*", "BYE", "bye"),
+            answer("*", "NO", "untagged"),
+            answer("m2", "PREAUTH", "what"),
+        ] {
+            assert_eq!(judged(&odd, false, true), (Outcome::Error, false), "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn a_close_passes_only_after_the_credentials_went_out() {
+        let closed = || SessionError::Closed {
+            waiting_for: "an IMAP response".into(),
+        };
+        assert_eq!(session_verdict(closed(), true).outcome, Outcome::Pass);
+        assert_eq!(session_verdict(closed(), false).outcome, Outcome::Error);
+    }
 
     #[test]
     fn login_delay_and_in_use_mean_the_password_was_accepted() {

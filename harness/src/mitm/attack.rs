@@ -65,7 +65,10 @@ fn carries_secrets(verb: &str) -> bool {
 /// Whether an IMAP line ends with a literal's `{n}` or `{n+}`: its next bytes
 /// are the literal.
 fn ends_with_literal(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\r\n").or(line.strip_suffix(b"\n")).unwrap_or(line);
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or(line.strip_suffix(b"\n"))
+        .unwrap_or(line);
     let Some(inner) = line.strip_suffix(b"}") else {
         return false;
     };
@@ -128,8 +131,8 @@ impl Tamper {
         if self.secret_lines {
             // A LOGIN's literal bytes (and, in the same line, the `{n}` of the
             // next argument): still secret until the command ends.
-            self.secret_lines = self.protocol == Protocol::Imap && ends_with_literal(line)
-                || self.in_sasl;
+            self.secret_lines =
+                self.protocol == Protocol::Imap && ends_with_literal(line) || self.in_sasl;
             return FromClient {
                 to_server: Some(line.to_vec()),
                 to_client: None,
@@ -342,12 +345,18 @@ mod tests {
         i.server_line(b"+ go\r\n");
         assert_eq!(i.client_line(b"bob {8}\r\n").shown, b"<redacted>\r\n");
         i.server_line(b"+ go\r\n");
-        assert_eq!(i.client_line(b"p\xc3\xa4sswrd\r\n").shown, b"<redacted>\r\n");
+        assert_eq!(
+            i.client_line(b"p\xc3\xa4sswrd\r\n").shown,
+            b"<redacted>\r\n"
+        );
         i.server_line(b"a1 OK\r\n");
         assert_eq!(i.client_line(b"a2 NOOP\r\n").shown, b"a2 NOOP\r\n");
         let mut nonsync = Tamper::new(Protocol::Imap, Attack::Strip);
         nonsync.client_line(b"a1 LOGIN {3+}\r\n");
-        assert_eq!(nonsync.client_line(b"bob {2+}\r\n").shown, b"<redacted>\r\n");
+        assert_eq!(
+            nonsync.client_line(b"bob {2+}\r\n").shown,
+            b"<redacted>\r\n"
+        );
         assert_eq!(nonsync.client_line(b"pw\r\n").shown, b"<redacted>\r\n");
         assert_eq!(nonsync.client_line(b"a2 NOOP\r\n").shown, b"a2 NOOP\r\n");
     }

@@ -6,6 +6,8 @@
 //! title: ...                               severity, references, needs, pass
 //! S: 220                                   expect a reply (code, IMAP tag+status, +OK/-ERR)
 //! C: EHLO ${client}                        send a line (CRLF added) in its own segment
+//! C: ${tag}1 LOGIN ${user:astring} ${password:astring}
+//!                                          IMAP credentials: quoted, or a literal after `+`
 //! C+ NOOP                                  ...and this one in the same segment
 //! RAW: MAIL FROM:<>\n                      send exact bytes, escapes decoded, no CRLF added
 //! CAP: has STARTTLS else skip "STARTTLS not offered, nothing to test"
