@@ -420,3 +420,71 @@ async fn a_refusal_in_place_of_the_continuation_is_the_logins_answer() {
     assert!(!got.contains("wörd"), "the literal was sent: {got}");
     assert!(got.contains("2 LOGOUT"), "{got}");
 }
+
+/// The issue's own report: `mailtls run -v` with the password from
+/// `MAILTLS_PASSWORD`, then from the URL's userinfo (percent-encoded), writes no
+/// form of it into any report file, stdout or stderr.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_writes_the_password_nowhere() {
+    let password = PASSWORDS[0];
+    let (server, endpoints) = server_with(password, Flaws::from(Flaw::PlaintextAuth)).await;
+    let encoded =
+        percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let (imap, pop3) = (endpoints[0].url(), endpoints[1].url());
+    let in_url = |url: &str| url.replacen("://", &format!("://{USER}:{encoded}@"), 1);
+    for (targets, env) in [
+        (vec![imap.clone(), pop3.clone()], true),
+        (vec![in_url(&imap), in_url(&pop3)], false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mailtls"));
+        command
+            .arg("run")
+            .args(&targets)
+            .args(["--only", "*.tls.required", "--only", "*.auth.*", "-v"])
+            .args(["--format", "json,junit,sarif,html,md", "--report-dir"])
+            .arg(dir.path());
+        if env {
+            command
+                .args(["--user", USER])
+                .env("MAILTLS_PASSWORD", password);
+        } else {
+            command.env_remove("MAILTLS_PASSWORD");
+        }
+        let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains("imap.tls.required"), "{stdout}");
+        let mut outputs = vec![
+            ("stdout".to_string(), stdout),
+            (
+                "stderr".to_string(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ),
+        ];
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            outputs.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+        assert!(
+            outputs.len() >= 7,
+            "{:?}",
+            outputs.iter().map(|o| &o.0).collect::<Vec<_>>()
+        );
+        for (name, text) in &outputs {
+            for shape in forbidden(password) {
+                assert!(
+                    !text.contains(&shape),
+                    "{name} shows the password as {shape:?}"
+                );
+            }
+        }
+    }
+    server.shutdown().await;
+}

@@ -535,7 +535,11 @@ mod tests {
             answer("*", "NO", "untagged"),
             answer("m2", "PREAUTH", "what"),
         ] {
-            assert_eq!(judged(&odd, false, true), (Outcome::Error, false), "{odd:?}");
+            assert_eq!(
+                judged(&odd, false, true),
+                (Outcome::Error, false),
+                "{odd:?}"
+            );
         }
     }
 
