@@ -488,3 +488,35 @@ async fn the_binary_writes_the_password_nowhere() {
     }
     server.shutdown().await;
 }
+
+/// A password with CR and LF: IMAP carries it in a literal, POP3's PASS cannot
+/// carry it, so its scripts and its native check say so (`error`) without
+/// sending it, and nothing shows it.
+#[tokio::test]
+async fn a_password_with_a_line_break_goes_in_a_literal_or_not_at_all() {
+    let password = "line\r\nbreak\"\\pw";
+    let (server, endpoints) = server_with(password, Flaws::from(Flaw::PlaintextAuth)).await;
+    let imap = run("imap.tls.required", &context(&endpoints[0])).await;
+    assert_eq!(imap.status, Outcome::Fail, "{}", imap.detail);
+    let pop3 = context(&endpoints[1]);
+    let mut results = vec![imap];
+    for id in [
+        "pop3.tls.required",
+        "pop3.auth.plaintext-rejected-before-tls",
+    ] {
+        let result = run(id, &pop3).await;
+        assert_eq!(result.status, Outcome::Error, "{id}: {}", result.detail);
+        assert!(
+            result
+                .detail
+                .contains("the password contains a CR or LF, which"),
+            "{}",
+            result.detail
+        );
+        let transcript = render(&result.transcript, false);
+        assert!(!transcript.contains("PASS"), "{transcript}");
+        results.push(result);
+    }
+    assert_nothing_leaks(&report_of(results, "imap"), password).unwrap();
+    server.shutdown().await;
+}
