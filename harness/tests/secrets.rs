@@ -323,6 +323,10 @@ async fn a_literal_password_waits_for_the_continuation_request() {
         .find("C: <redacted>\\r\\n")
         .expect("the literal");
     assert!(go_ahead < literal, "{transcript}");
+    let tags = regex::Regex::new(r"\b[a-z][a-z0-9]{3}(\d) ").unwrap();
+    let ports = regex::Regex::new(r"127\.0\.0\.1:\d+").unwrap();
+    let stable = ports.replace_all(&transcript, "127.0.0.1:PORT");
+    insta::assert_snapshot!(tags.replace_all(&stable, "TAG$1 "));
     server.shutdown().await;
 }
 
