@@ -10,7 +10,7 @@ needs: starttls, credentials
 pass: STARTTLS is refused after a cleartext login
 
 S: * OK                   else error "the server did not greet with * OK"
-C: ${tag}1 LOGIN "${user}" "${password}"
+C: ${tag}1 LOGIN ${user:astring} ${password:astring}
 S: ${tag}1 OK             else pass "a cleartext LOGIN is refused, so there is no login to carry into TLS"
 C: ${tag}2 STARTTLS
 S: ${tag}2 BAD|NO         else fail "STARTTLS is accepted after a cleartext login: the login can cross into TLS"

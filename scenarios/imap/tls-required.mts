@@ -10,6 +10,6 @@ policies: submission, mailbox, strict
 pass: LOGIN with valid credentials is refused before TLS
 
 S: * OK                   else error "the server did not greet with * OK"
-C: ${tag}1 LOGIN "${user}" "${password}"
+C: ${tag}1 LOGIN ${user:astring} ${password:astring}
 S: ${tag}1 NO|BAD         else fail "LOGIN with valid credentials succeeds before TLS"
 C: ${tag}2 LOGOUT

@@ -65,16 +65,11 @@ impl CheckContext {
     }
 
     /// A fresh transcript that will never show the password, in any encoding it
-    /// travels in (SASL PLAIN, LOGIN).
+    /// travels in (plain, IMAP quoted, SASL PLAIN and LOGIN, URL userinfo).
     pub fn new_transcript(&self) -> Transcript {
-        use base64::Engine;
         let mut transcript = Transcript::new();
         if let Some(Credentials { user, password }) = &self.credentials {
-            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-            transcript.add_secret(password.clone());
-            transcript.add_secret(b64(password));
-            transcript.add_secret(b64(&format!("\0{user}\0{password}")));
-            transcript.add_secret(b64(&format!("{user}\0{user}\0{password}")));
+            transcript.add_password(user, password);
         }
         transcript
     }

@@ -110,7 +110,8 @@ pub fn result_of(
         severity: verdict.severity.unwrap_or(meta.severity),
         references: meta.references.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
-        detail: verdict.detail,
+        // A detail may quote the server, which may echo the password.
+        detail: transcript.redact(&verdict.detail),
         transcript: transcript.into_entries(),
         baseline: None,
     }

@@ -143,7 +143,7 @@ impl Player<'_> {
                         }
                         Piece::Var(Var::Tag) => out.extend_from_slice(self.tag.as_bytes()),
                         // The parser rejects credentials in client scripts.
-                        Piece::Var(Var::User | Var::Password) => {}
+                        Piece::Var(Var::User | Var::Password) | Piece::Astring(_) => {}
                     }
                 }
             }

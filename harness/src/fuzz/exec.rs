@@ -13,8 +13,7 @@ use crate::session::{
     Waited, Want,
 };
 use crate::target::{Endpoint, Protocol, TlsMode};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+use crate::wire::credentials;
 use std::sync::Arc;
 
 /// How one session ended.
@@ -249,27 +248,48 @@ impl Exec {
                     return Ok(());
                 };
                 let (user, password) = (&credentials.user, &credentials.password);
-                let lines = match self.protocol {
-                    Protocol::Smtp => {
-                        let plain = STANDARD.encode(format!("\0{user}\0{password}"));
-                        vec![format!("AUTH PLAIN {plain}\r\n")]
-                    }
-                    Protocol::Imap => vec![format!(
-                        "fl LOGIN {} {}\r\n",
-                        quoted(user),
-                        quoted(password)
-                    )],
-                    Protocol::Pop3 => {
-                        vec![format!("USER {user}\r\n"), format!("PASS {password}\r\n")]
+                // Each command is chunks: the first at once, each later one (an
+                // IMAP literal's bytes) only after the server's `+`.
+                let commands: Result<Vec<Vec<Vec<u8>>>, _> = match self.protocol {
+                    Protocol::Smtp => credentials::sasl_plain(user, password)
+                        .map(|plain| vec![vec![format!("AUTH PLAIN {plain}\r\n").into_bytes()]]),
+                    Protocol::Imap => credentials::imap_login("fl", user, password)
+                        .map(|login| vec![login.chunks().to_vec()]),
+                    Protocol::Pop3 => credentials::pop3_user(user).and_then(|user| {
+                        let pass = credentials::pop3_pass(password)?;
+                        Ok(vec![
+                            vec![format!("{user}\r\n").into_bytes()],
+                            vec![format!("{pass}\r\n").into_bytes()],
+                        ])
+                    }),
+                };
+                let commands = match commands {
+                    Ok(commands) => commands,
+                    Err(e) => {
+                        conn.transcript_mut().note(format!("no login: {e}"));
+                        return Ok(());
                     }
                 };
-                for line in lines {
-                    self.send(conn, line.as_bytes(), i).await?;
-                    let answer = self.answer(conn, line.as_bytes(), i).await?;
-                    if matches!(answer.status.as_str(), "235" | "OK")
-                        || line.starts_with("PASS") && answer.status == "+OK"
-                    {
-                        self.logged_in = true;
+                for chunks in commands {
+                    let mut answer = None;
+                    for chunk in &chunks {
+                        if answer
+                            .as_ref()
+                            .is_some_and(|a: &crate::session::Answer| a.tag.as_deref() != Some("+"))
+                        {
+                            // Answered in place of a literal's `+`: the rest is not sent.
+                            break;
+                        }
+                        self.send(conn, chunk, i).await?;
+                        answer = Some(self.answer(conn, chunk, i).await?);
+                    }
+                    let is_pass = chunks.first().is_some_and(|c| c.starts_with(b"PASS"));
+                    if let Some(answer) = answer {
+                        if matches!(answer.status.as_str(), "235" | "OK")
+                            || is_pass && answer.status == "+OK"
+                        {
+                            self.logged_in = true;
+                        }
                     }
                 }
                 Ok(())
@@ -429,11 +449,6 @@ fn event_of(e: SessionError, step: usize) -> Event {
         | SessionError::Busy(_)
         | SessionError::Overloaded(_) => Event::Closed { step },
     }
-}
-
-/// An IMAP quoted string.
-fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The most bytes a resynchronisation sends to complete a pending IMAP literal

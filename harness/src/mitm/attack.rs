@@ -62,6 +62,24 @@ fn carries_secrets(verb: &str) -> bool {
     )
 }
 
+/// Whether an IMAP line ends with a literal's `{n}` or `{n+}`: its next bytes
+/// are the literal.
+fn ends_with_literal(line: &[u8]) -> bool {
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or(line.strip_suffix(b"\n"))
+        .unwrap_or(line);
+    let Some(inner) = line.strip_suffix(b"}") else {
+        return false;
+    };
+    let Some(open) = inner.iter().rposition(|&b| b == b'{') else {
+        return false;
+    };
+    let digits = &inner[open + 1..];
+    let digits = digits.strip_suffix(b"+").unwrap_or(digits);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
 /// What the proxy does with one client line.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct FromClient {
@@ -79,8 +97,11 @@ pub(crate) struct Tamper {
     attack: Attack,
     /// SMTP: continuation lines of the reply being stripped.
     pending: Vec<Vec<u8>>,
-    /// An AUTH exchange is running: client lines are secrets.
+    /// An AUTH exchange or a LOGIN with literals is running: client lines are secrets.
     secret_lines: bool,
+    /// The secret lines are a SASL exchange (they end with the server's answer,
+    /// not with the client's line).
+    in_sasl: bool,
     /// Inject: the client asked for STARTTLS; the server's next line is the go-ahead.
     awaiting_go_ahead: bool,
     /// Exposing commands seen, redacted.
@@ -97,6 +118,7 @@ impl Tamper {
             attack,
             pending: Vec::new(),
             secret_lines: false,
+            in_sasl: false,
             awaiting_go_ahead: false,
             exposed: Vec::new(),
             actions: Vec::new(),
@@ -107,6 +129,10 @@ impl Tamper {
     pub(crate) fn client_line(&mut self, line: &[u8]) -> FromClient {
         let text = String::from_utf8_lossy(line);
         if self.secret_lines {
+            // A LOGIN's literal bytes (and, in the same line, the `{n}` of the
+            // next argument): still secret until the command ends.
+            self.secret_lines =
+                self.protocol == Protocol::Imap && ends_with_literal(line) || self.in_sasl;
             return FromClient {
                 to_server: Some(line.to_vec()),
                 to_client: None,
@@ -119,6 +145,10 @@ impl Tamper {
             let mut words: Vec<&str> = text.split_ascii_whitespace().take(keep).collect();
             if command.verb == "AUTH" || command.verb == "AUTHENTICATE" {
                 words.extend(text.split_ascii_whitespace().nth(keep));
+                self.secret_lines = true;
+                self.in_sasl = true;
+            } else if self.protocol == Protocol::Imap && ends_with_literal(line) {
+                // `LOGIN {n}`: the user name or password follows as a literal.
                 self.secret_lines = true;
             }
             format!("{} <redacted>\r\n", words.join(" ")).into_bytes()
@@ -159,6 +189,7 @@ impl Tamper {
         let trimmed = text.trim_end();
         if self.secret_lines && !(trimmed.starts_with("334") || trimmed.starts_with('+')) {
             self.secret_lines = false;
+            self.in_sasl = false;
         }
         if self.awaiting_go_ahead {
             self.awaiting_go_ahead = false;
@@ -302,6 +333,32 @@ mod tests {
             i.client_line(b"a1 LOGIN bob hunter2\r\n").shown,
             b"a1 LOGIN <redacted>\r\n"
         );
+    }
+
+    #[test]
+    fn redacts_imap_literals_of_a_login() {
+        let mut i = Tamper::new(Protocol::Imap, Attack::Strip);
+        assert_eq!(
+            i.client_line(b"a1 LOGIN {3}\r\n").shown,
+            b"a1 LOGIN <redacted>\r\n"
+        );
+        i.server_line(b"+ go\r\n");
+        assert_eq!(i.client_line(b"bob {8}\r\n").shown, b"<redacted>\r\n");
+        i.server_line(b"+ go\r\n");
+        assert_eq!(
+            i.client_line(b"p\xc3\xa4sswrd\r\n").shown,
+            b"<redacted>\r\n"
+        );
+        i.server_line(b"a1 OK\r\n");
+        assert_eq!(i.client_line(b"a2 NOOP\r\n").shown, b"a2 NOOP\r\n");
+        let mut nonsync = Tamper::new(Protocol::Imap, Attack::Strip);
+        nonsync.client_line(b"a1 LOGIN {3+}\r\n");
+        assert_eq!(
+            nonsync.client_line(b"bob {2+}\r\n").shown,
+            b"<redacted>\r\n"
+        );
+        assert_eq!(nonsync.client_line(b"pw\r\n").shown, b"<redacted>\r\n");
+        assert_eq!(nonsync.client_line(b"a2 NOOP\r\n").shown, b"a2 NOOP\r\n");
     }
 
     #[test]

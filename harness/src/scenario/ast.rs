@@ -112,8 +112,12 @@ pub struct Template(pub Vec<Piece>);
 pub enum Piece {
     /// Bytes as written, escapes already decoded.
     Bytes(Vec<u8>),
-    /// A variable.
+    /// A variable, as it is (checked at run time to fit on a line: a user name
+    /// or password with CR, LF or NUL is refused, not sent).
     Var(Var),
+    /// A variable as an IMAP astring (`${password:astring}`): quoted with `\`
+    /// and `"` escaped, or a literal sent after the server's `+`.
+    Astring(Var),
 }
 
 /// The variables a script may use.
@@ -144,6 +148,14 @@ impl Var {
     /// Whether using it requires `needs: credentials`.
     pub fn needs_credentials(self) -> bool {
         matches!(self, Var::User | Var::Password)
+    }
+
+    /// Its name in scripts.
+    pub fn name(self) -> &'static str {
+        Var::ALL
+            .iter()
+            .find(|(v, _)| *v == self)
+            .map_or("", |(_, n)| n)
     }
 }
 

@@ -6,6 +6,8 @@
 //! title: ...                               severity, references, needs, pass
 //! S: 220                                   expect a reply (code, IMAP tag+status, +OK/-ERR)
 //! C: EHLO ${client}                        send a line (CRLF added) in its own segment
+//! C: ${tag}1 LOGIN ${user:astring} ${password:astring}
+//!                                          IMAP credentials: quoted, or a literal after `+`
 //! C+ NOOP                                  ...and this one in the same segment
 //! RAW: MAIL FROM:<>\n                      send exact bytes, escapes decoded, no CRLF added
 //! CAP: has STARTTLS else skip "STARTTLS not offered, nothing to test"
@@ -537,6 +539,31 @@ impl Parser<'_> {
         }
     }
 
+    /// The piece for `${name[:form]}`. IMAP needs credentials as astrings, and
+    /// hand-written quotes around one break on a `\` or `"` in it (and make a
+    /// server answer BAD, which a script could take for a refusal), so in an
+    /// IMAP script a credential must be written `${user:astring}`.
+    fn var_piece(&self, var: Var, form: Option<&str>, after_quote: bool) -> Result<Piece, String> {
+        let name = var.name();
+        let imap = self.meta.protocol == Some(Protocol::Imap);
+        match form {
+            None if imap && var.needs_credentials() && after_quote => Err(format!(
+                "`${{{name}}}` inside hand-written quotes is not IMAP quoting (a `\\` or `\"` in it breaks the command); write `${{{name}:astring}}` without the quotes"
+            )),
+            None if imap && var.needs_credentials() => Err(format!(
+                "in an IMAP script write `${{{name}:astring}}`: it is quoted, or sent as a literal, as IMAP requires"
+            )),
+            None => Ok(Piece::Var(var)),
+            Some("astring") if imap => Ok(Piece::Astring(var)),
+            Some("astring") => Err(format!(
+                "`${{{name}:astring}}` is IMAP's quoting; it needs `protocol: imap`"
+            )),
+            Some(other) => Err(format!(
+                "unknown form `:{other}` of `${{{name}}}`; the only one is `:astring` (IMAP)"
+            )),
+        }
+    }
+
     /// Decodes escapes and `${var}` references.
     fn template(
         &mut self,
@@ -599,7 +626,11 @@ impl Parser<'_> {
                     let Some(close) = close else {
                         return Err(self.err(no, char_col(i), "`${` is not closed with `}`", full));
                     };
-                    let name: String = chars[i + 2..close].iter().map(|&(_, c)| c).collect();
+                    let inside: String = chars[i + 2..close].iter().map(|&(_, c)| c).collect();
+                    let (name, form) = match inside.split_once(':') {
+                        Some((name, form)) => (name.to_string(), Some(form.to_string())),
+                        None => (inside, None),
+                    };
                     let var = Var::ALL
                         .iter()
                         .find(|(_, n)| *n == name)
@@ -617,12 +648,16 @@ impl Parser<'_> {
                                 full,
                             )
                         })?;
+                    let after_quote = i > 0 && chars[i - 1].1 == '"';
+                    let piece = self
+                        .var_piece(var, form.as_deref(), after_quote)
+                        .map_err(|message| self.err(no, char_col(i), message, full))?;
                     self.vars_used
                         .push((var, no, char_col(i), full.to_string()));
                     if !bytes.is_empty() {
                         pieces.push(Piece::Bytes(std::mem::take(&mut bytes)));
                     }
-                    pieces.push(Piece::Var(var));
+                    pieces.push(piece);
                     i = close + 1;
                 }
                 c => {
@@ -672,10 +707,7 @@ impl Parser<'_> {
             self.vars_used.iter().find(|(v, ..)| v.needs_credentials())
         {
             if !meta.needs.credentials {
-                let name = Var::ALL
-                    .iter()
-                    .find(|(v, _)| v == var)
-                    .map_or("", |(_, n)| n);
+                let name = var.name();
                 return Err(ScenarioError {
                     source_name: self.source_name.to_string(),
                     line: *line,
@@ -1019,6 +1051,42 @@ mod tests {
         let errors: Vec<String> = cases
             .iter()
             .map(|c| format!("--- {c}\n{}", error_of(c)))
+            .collect();
+        insta::assert_snapshot!(errors.join("\n"));
+    }
+
+    #[test]
+    fn can_parse_credentials_as_imap_astrings() {
+        let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nneeds: credentials\n\
+                    C: ${tag}1 LOGIN ${user:astring} ${password:astring}\nS: ${tag}1 NO else fail \"x\"\n";
+        let s = parse("i.mts", imap).unwrap();
+        let Action::Send(parts) = &s.steps[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            parts[0].0[..4],
+            [
+                Piece::Var(Var::Tag),
+                Piece::Bytes(b"1 LOGIN ".to_vec()),
+                Piece::Astring(Var::User),
+                Piece::Bytes(b" ".to_vec()),
+            ]
+        );
+        assert_eq!(parts[0].0[4], Piece::Astring(Var::Password));
+    }
+
+    #[test]
+    fn rejects_credentials_that_imap_would_misread() {
+        let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nneeds: credentials\n";
+        let cases = [
+            format!("{imap}C: ${{tag}}1 LOGIN \"${{user}}\" \"${{password}}\""),
+            format!("{imap}C: ${{tag}}1 LOGIN ${{user:astring}} ${{password}}"),
+            format!("{imap}C: ${{tag}}1 LOGIN ${{user:quoted}} x"),
+            format!("{HEADER}needs: credentials\nC: AUTH ${{password:astring}}"),
+        ];
+        let errors: Vec<String> = cases
+            .iter()
+            .map(|c| parse("login.mts", c).unwrap_err().to_string())
             .collect();
         insta::assert_snapshot!(errors.join("\n"));
     }

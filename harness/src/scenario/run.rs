@@ -11,6 +11,7 @@ use crate::session::{
     busy_sign, read_answer, Answer, Connection, SessionError, Transcript, Waited, Want,
 };
 use crate::target::Protocol;
+use crate::wire::credentials::{line_argument, CredentialError, Field, ImapChunks};
 use crate::wire::Capabilities;
 use regex::Regex;
 use std::collections::VecDeque;
@@ -33,6 +34,7 @@ pub async fn run(
         tag: fresh_tag(),
         capabilities: None,
         pending: VecDeque::new(),
+        early_answer: None,
     };
     let verdict = match interpreter.steps().await {
         Ok(()) => Verdict::passed(&scenario.meta),
@@ -59,6 +61,9 @@ struct Interpreter<'a> {
     capabilities: Option<Capabilities>,
     /// Command lines sent and not yet answered (SMTP, POP3), oldest first.
     pending: VecDeque<String>,
+    /// IMAP: what the server said instead of `+` to a literal's `{n}`, the answer
+    /// of the command cut short; the next `S:` reads it.
+    early_answer: Option<Answer>,
 }
 
 /// How long the server may stay quiet before a failed session's transcript is closed.
@@ -131,20 +136,42 @@ impl Interpreter<'_> {
     }
 
     async fn send(&mut self, step: &Step, parts: &[Template]) -> Result<(), Verdict> {
-        let mut bytes = Vec::new();
+        let mut command = ImapChunks::new();
         for part in parts {
-            self.expand(part, &mut bytes);
+            self.expand(part, &mut command)
+                .map_err(|e| Verdict::new(Outcome::Error, format!("line {}: {e}", step.line)))?;
         }
+        let bytes = command.joined();
         for line in bytes.split(|&b| b == b'\n') {
             let line = String::from_utf8_lossy(line).trim().to_string();
             if !line.is_empty() {
                 self.pending.push_back(line);
             }
         }
+        let mut chunks = command.chunks().iter();
+        let first = chunks.next().map(Vec::as_slice).unwrap_or_default();
         self.conn
-            .send_segment(&bytes)
+            .send_segment(first)
             .await
-            .map_err(|e| self.trouble(step, "the server to take our command", e))
+            .map_err(|e| self.trouble(step, "the server to take our command", e))?;
+        for literal in chunks {
+            // A literal's bytes go only after the server's `+`; anything else is
+            // the command's answer, for the next `S:` to judge.
+            let waiting = "a `+` continuation request for a literal";
+            let answer = read_answer(&mut self.conn, Protocol::Imap, &Want::ImapCompletion)
+                .await
+                .map_err(|e| self.trouble(step, waiting, e))?;
+            if answer.tag.as_deref() != Some("+") {
+                self.note("the server answered the literal's length instead of asking for it: the rest of the command was not sent");
+                self.early_answer = Some(answer);
+                return Ok(());
+            }
+            self.conn
+                .send_segment(literal)
+                .await
+                .map_err(|e| self.trouble(step, "the server to take our command", e))?;
+        }
+        Ok(())
     }
 
     async fn expect(&mut self, step: &Step, pattern: &ReplyPattern) -> Result<(), Verdict> {
@@ -158,7 +185,11 @@ impl Interpreter<'_> {
             (Protocol::Imap, Some(TagPattern::Tagged(_))) => Want::ImapCompletion,
             (Protocol::Imap, _) => Want::ImapNext,
         };
-        let answer = match read_answer(&mut self.conn, protocol, &want).await {
+        let read = match self.early_answer.take() {
+            Some(answer) => Ok(answer),
+            None => read_answer(&mut self.conn, protocol, &want).await,
+        };
+        let answer = match read {
             Ok(answer) => answer,
             Err(e) => return Err(self.trouble(step, &pattern.written, e)),
         };
@@ -202,9 +233,10 @@ impl Interpreter<'_> {
             Some(TagPattern::Untagged) => answer.tag.as_deref() == Some("*"),
             Some(TagPattern::Continuation) => answer.tag.as_deref() == Some("+"),
             Some(TagPattern::Tagged(template)) => {
-                let mut tag = Vec::new();
-                self.expand(template, &mut tag);
-                answer.tag.as_deref().map(str::as_bytes) == Some(tag.as_slice())
+                let mut tag = ImapChunks::new();
+                // A tag pattern holds no credentials, so it always expands.
+                let _ = self.expand(template, &mut tag);
+                answer.tag.as_deref().map(str::as_bytes) == Some(tag.joined().as_slice())
             }
         };
         let status_ok = pattern.status.is_empty()
@@ -305,20 +337,38 @@ impl Interpreter<'_> {
         self.conn.transcript_mut().note(text);
     }
 
-    fn expand(&self, template: &Template, out: &mut Vec<u8>) {
+    /// Appends the template's bytes to `out`: credentials plain (refused when a
+    /// line cannot carry them) or as IMAP astrings (a literal splits `out`).
+    fn expand(&self, template: &Template, out: &mut ImapChunks) -> Result<(), CredentialError> {
         let creds = self.ctx.credentials.as_ref();
+        let value = |var: &Var| -> (&str, Option<Field>) {
+            match var {
+                Var::Host => (self.ctx.endpoint.host.as_str(), None),
+                Var::Client => (self.ctx.client_name.as_str(), None),
+                Var::User => (creds.map_or("", |c| c.user.as_str()), Some(Field::User)),
+                Var::Password => (
+                    creds.map_or("", |c| c.password.as_str()),
+                    Some(Field::Password),
+                ),
+                Var::Tag => (self.tag.as_str(), None),
+            }
+        };
         for piece in &template.0 {
             match piece {
-                Piece::Bytes(bytes) => out.extend_from_slice(bytes),
-                Piece::Var(var) => out.extend_from_slice(match var {
-                    Var::Host => self.ctx.endpoint.host.as_bytes(),
-                    Var::Client => self.ctx.client_name.as_bytes(),
-                    Var::User => creds.map_or(&b""[..], |c| c.user.as_bytes()),
-                    Var::Password => creds.map_or(&b""[..], |c| c.password.as_bytes()),
-                    Var::Tag => self.tag.as_bytes(),
-                }),
+                Piece::Bytes(bytes) => out.push_bytes(bytes),
+                Piece::Var(var) => match value(var) {
+                    (text, Some(field)) => out.push_bytes(
+                        line_argument(field, text, "a command line (it ends at CRLF)")?.as_bytes(),
+                    ),
+                    (text, None) => out.push_bytes(text.as_bytes()),
+                },
+                Piece::Astring(var) => {
+                    let (text, field) = value(var);
+                    out.push_astring(field.unwrap_or(Field::User), text.as_bytes())?;
+                }
             }
         }
+        Ok(())
     }
 }
 

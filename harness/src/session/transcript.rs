@@ -1,12 +1,14 @@
 //! The transcript recorder: every byte in each direction, with timestamps and the
-//! harness's notes, secrets redacted before anything is stored.
+//! harness's notes, secrets redacted before anything is stored: on the raw bytes,
+//! before they are escaped (see [`super::redact`]).
 
+use super::redact::Secrets;
 use crate::report::model::{Dir, TranscriptEntry};
 use std::fmt::Write as _;
 use std::time::Instant;
 
 /// What replaces a secret in a transcript.
-pub const REDACTED: &str = "<redacted>";
+pub use super::redact::REDACTED;
 
 /// Records one check's sessions. Times are relative to the recorder's creation so
 /// several connections of one check share a clock.
@@ -14,7 +16,7 @@ pub const REDACTED: &str = "<redacted>";
 pub struct Transcript {
     started: Instant,
     entries: Vec<TranscriptEntry>,
-    secrets: Vec<String>,
+    secrets: Secrets,
 }
 
 impl Transcript {
@@ -23,19 +25,26 @@ impl Transcript {
         Transcript {
             started: Instant::now(),
             entries: Vec::new(),
-            secrets: Vec::new(),
+            secrets: Secrets::new(),
         }
     }
 
-    /// Adds a string that must never appear in the transcript (a password, or an
-    /// encoding of it). Empty strings are ignored.
+    /// Adds a string that must never appear in the transcript, as it is (the
+    /// ways the transcript escapes it are covered too). Empty strings are ignored.
     pub fn add_secret(&mut self, secret: impl Into<String>) {
-        let secret = secret.into();
-        if !secret.is_empty() && !self.secrets.contains(&secret) {
-            // Longest first, so a secret containing another is redacted whole.
-            self.secrets.push(secret);
-            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        }
+        self.secrets.add(secret.into());
+    }
+
+    /// Adds a password (of `user`) in every encoding it travels in: see
+    /// [`Secrets::add_password`].
+    pub fn add_password(&mut self, user: &str, password: &str) {
+        self.secrets.add_password(user, password);
+    }
+
+    /// `text` with every secret of this transcript redacted: for a check's
+    /// detail, which may quote what the server said.
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.redact_text(text)
     }
 
     /// An empty transcript on the same clock and with the same secrets, for a
@@ -50,23 +59,31 @@ impl Transcript {
 
     /// Records bytes the client sent.
     pub fn client(&mut self, bytes: &[u8]) {
-        self.push(Dir::Client, escape_bytes(bytes));
+        let data = escape_bytes(&self.secrets.redact_bytes(bytes));
+        self.push(Dir::Client, data);
     }
 
     /// Records bytes the server sent.
     pub fn server(&mut self, bytes: &[u8]) {
-        self.push(Dir::Server, escape_bytes(bytes));
+        let data = escape_bytes(&self.secrets.redact_bytes(bytes));
+        self.push(Dir::Server, data);
     }
 
     /// Records a note of the harness.
     pub fn note(&mut self, text: impl Into<String>) {
-        self.push(Dir::Note, text.into());
+        let data = self.secrets.redact_text(&text.into());
+        self.push(Dir::Note, data);
     }
 
     /// Appends the entries of another transcript (a sibling, or a probe shared by
     /// several checks), with the times it recorded, keeping them together.
     pub fn append(&mut self, other: &Transcript) {
-        self.entries.extend(other.entries.iter().cloned());
+        // The other may have been made with fewer secrets (a probe shared by checks).
+        self.entries
+            .extend(other.entries.iter().map(|entry| TranscriptEntry {
+                data: self.secrets.redact_text(&entry.data),
+                ..entry.clone()
+            }));
     }
 
     /// The entries so far.
@@ -79,12 +96,8 @@ impl Transcript {
         self.entries
     }
 
-    fn push(&mut self, dir: Dir, mut data: String) {
-        for secret in &self.secrets {
-            if data.contains(secret.as_str()) {
-                data = data.replace(secret.as_str(), REDACTED);
-            }
-        }
+    /// Stores an entry whose data is already redacted.
+    fn push(&mut self, dir: Dir, data: String) {
         let t_ms = self.started.elapsed().as_millis() as u64;
         self.entries.push(TranscriptEntry { dir, t_ms, data });
     }
@@ -171,6 +184,22 @@ mod tests {
         t.note("tried hunter2");
         assert!(t.entries().iter().all(|e| !e.data.contains("hunter2")));
         assert_eq!(t.entries()[0].data, "PASS <redacted>\r\n");
+    }
+
+    #[test]
+    fn redacts_before_escaping() {
+        let mut t = Transcript::new();
+        t.add_password("mailtls", "Zq9\\Hunter2");
+        t.client(b"a1 LOGIN \"mailtls\" \"Zq9\\\\Hunter2\"\r\n");
+        t.server(b"a1 NO Zq9\\Hunter2 is wrong\r\n");
+        t.note("the server sent \"Zq9\\\\Hunter2\"");
+        for entry in t.entries() {
+            assert!(!entry.data.contains("Hunter2"), "{}", entry.data);
+        }
+        assert_eq!(
+            t.entries()[0].data,
+            "a1 LOGIN \"mailtls\" \"<redacted>\"\r\n"
+        );
     }
 
     #[test]

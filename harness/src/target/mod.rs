@@ -242,6 +242,12 @@ fn parse_host(text: &str, host: &str) -> Result<String, TargetError> {
 
 fn parse_url(text: &str) -> Result<Endpoint, TargetError> {
     let shown = redact_userinfo(text);
+    if unencoded_delimiter(text) {
+        return Err(TargetError::NotAUrl {
+            target: shown,
+            reason: "the user name or password holds `/`, `?` or `#`, which end a URL's userinfo: percent-encode them (%2F, %3F, %23) or give the password with --password or MAILTLS_PASSWORD".into(),
+        });
+    }
     let url = url::Url::parse(text).map_err(|e| TargetError::NotAUrl {
         target: shown.clone(),
         reason: e.to_string(),
@@ -296,20 +302,30 @@ fn parse_url(text: &str) -> Result<Endpoint, TargetError> {
     })
 }
 
-/// The target text with any password replaced, for error messages.
+/// The target text with any password replaced, for error messages. The userinfo
+/// ends at the *last* `@`, so a password holding `/`, `?`, `#` or `@` (which the
+/// URL parser would cut short) is still hidden whole.
 fn redact_userinfo(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return text.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
+    match split_userinfo(text) {
+        Some((scheme, userinfo, after)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:<redacted>{}", &rest[at..])
+            format!("{scheme}://{user}:<redacted>{after}")
         }
         None => text.to_string(),
     }
+}
+
+/// `scheme`, the userinfo (up to the last `@`) and the rest from that `@`.
+fn split_userinfo(text: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = text.split_once("://")?;
+    let at = rest.rfind('@')?;
+    Some((scheme, &rest[..at], &rest[at..]))
+}
+
+/// A password written into a URL with a character that ends the userinfo: the
+/// URL parser would read part of it as host, port or path.
+fn unencoded_delimiter(text: &str) -> bool {
+    split_userinfo(text).is_some_and(|(_, userinfo, _)| userinfo.contains(['/', '?', '#']))
 }
 
 #[cfg(test)]
@@ -346,6 +362,21 @@ mod tests {
         );
         assert!(!format!("{creds:?}").contains("p@ss"));
         assert_eq!(e.protocol(), Protocol::Imap);
+    }
+
+    #[test]
+    fn rejects_urls_without_showing_their_password() {
+        for (text, password) in [
+            ("imap://alice:pa/ss@127.0.0.1", "pa/ss"),
+            ("imap://alice:p?w#d@127.0.0.1:99999", "p?w#d"),
+            ("imap://alice:p@ss:x@127.0.0.1/path", "p@ss:x"),
+            ("imapx://alice:Zq9%5CHunter2@127.0.0.1", "Zq9%5CHunter2"),
+            ("imap://alice:Zq9\\Hunter\"2@[::1", "Zq9\\Hunter\"2"),
+        ] {
+            let message = TargetSpec::parse(text).unwrap_err().to_string();
+            assert!(!message.contains(password), "{message}");
+            assert!(message.contains("alice:<redacted>@"), "{message}");
+        }
     }
 
     #[test]

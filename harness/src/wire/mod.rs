@@ -10,6 +10,7 @@
 use std::fmt;
 
 pub mod capabilities;
+pub mod credentials;
 pub mod imap;
 pub mod line;
 pub mod pop3;
