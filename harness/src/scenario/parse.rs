@@ -101,7 +101,7 @@ pub(crate) enum Token {
 type Condition = (Vec<(Token, usize)>, usize);
 
 const IF_ONLY_ON_REPLIES: &str =
-    "`if` names the answer that gives the `else` outcome; only an `S:` reply expectation takes it";
+    "`if` names the answer that gives the `else` outcome; only the `S:` reply expectation of a server script takes it";
 
 const META_KEYS: &str = "id, title, protocol, severity, references, needs, policies, pass";
 const STEP_KINDS: &str = "C:, C+, RAW:, RAW+, S:, CAP:, TLS";
@@ -402,7 +402,12 @@ impl Parser<'_> {
             )),
         };
         if clause.len() > 3 {
-            return Err(self.err(no, at(3), "unexpected text after the explanation", full));
+            let message = if clause[3].0 == Token::Word("if".into()) {
+                "`if PATTERN` goes before the explanation, e.g. `else fail if 250 \"...\"`"
+            } else {
+                "unexpected text after the explanation"
+            };
+            return Err(self.err(no, at(3), message, full));
         }
         if outcome != Outcome::Error && message.is_none() {
             return Err(self.err(
@@ -1134,6 +1139,7 @@ mod tests {
             "S: 250 else fail if \"x\"",
             "S: 250 else fail if 25O \"x\"",
             "S: 250 else fail if 5xx \"x\" more",
+            "S: 221 else fail \"x\" if 250",
             "S: silence 300ms else fail if 250 \"x\"",
             "CAP: has STARTTLS else fail if 250 \"x\"",
             "TLS else fail if 250 \"x\"",
