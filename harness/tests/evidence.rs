@@ -446,6 +446,29 @@ async fn imap_details_show_the_tag_that_was_sent() {
     );
 }
 
+#[tokio::test]
+async fn imap_an_overflowing_capability_is_an_error_not_a_refusal() {
+    let port = Peer {
+        plain: |line| match imap_split(line) {
+            (tag, "CAPABILITY") => Reply::Say(format!(
+                "* CAPABILITY IMAP4rev1 STARTTLS {}\r\n{tag} OK done\r\n",
+                "X-FILLER ".repeat(3000)
+            )),
+            _ => imap_plain(line),
+        },
+        ..imap(imap_inside, false)
+    }
+    .start()
+    .await;
+    let v = verdict("imap.starttls.offered", Scheme::Imap, port).await;
+    assert_verdict(
+        &v,
+        Outcome::Error,
+        &["unreadable reply", "longer than", "1 OK`"],
+        &["refused", "${tag}"],
+    );
+}
+
 // ---- POP3 ----------------------------------------------------------------
 
 fn pop3_plain(line: &str) -> Reply {
