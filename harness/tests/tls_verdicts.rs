@@ -316,6 +316,11 @@ async fn server_speaking_only_tls10_fails_modern() {
     let (status, detail) = result(&results, "tls.version.modern");
     assert_eq!(status, Outcome::Fail, "{detail}");
     assert!(detail.contains("neither TLS 1.2 nor TLS 1.3"), "{detail}");
+    // The evidence: what the server answered the modern hellos.
+    assert!(
+        detail.contains("TLS 1.2 hello: fatal alert: protocol_version"),
+        "{detail}"
+    );
     assert_eq!(
         result(&results, "tls.version.tls10-refused").0,
         Outcome::Fail

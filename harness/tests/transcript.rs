@@ -57,7 +57,7 @@ async fn credentials_never_reach_the_transcript() {
     let script = scenario::parse(
         "login.mts",
         "id: pop3.custom.login\ntitle: t\nprotocol: pop3\nseverity: info\nneeds: starttls, credentials\n\
-         S: +OK\nC: STLS\nS: +OK\nTLS\nC: USER ${user}\nS: +OK\nC: PASS ${password}\nS: +OK else fail \"login refused\"\n",
+         S: +OK\nC: STLS\nS: +OK\nTLS\nC: USER ${user}\nS: +OK\nC: PASS ${password}\nS: +OK else fail if -ERR \"login refused\"\n",
     )
     .unwrap();
     let credentials = Credentials {

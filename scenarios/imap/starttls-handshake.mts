@@ -12,8 +12,8 @@ C: ${tag}1 CAPABILITY
 S: ${tag}1 OK             else error "CAPABILITY was refused"
 CAP: has STARTTLS         else skip "STARTTLS not offered, nothing to test"
 C: ${tag}2 STARTTLS
-S: ${tag}2 OK             else fail "STARTTLS is advertised but refused"
+S: ${tag}2 OK             else fail if ${tag}2 NO|BAD "STARTTLS is advertised but refused"
 TLS                       else fail "the TLS handshake after STARTTLS failed"
 C: ${tag}3 CAPABILITY
-S: ${tag}3 OK             else fail "the server does not answer CAPABILITY inside TLS"
+S: ${tag}3 OK             else fail if ${tag}3 NO|BAD "the server refuses CAPABILITY inside TLS"
 C: ${tag}4 LOGOUT

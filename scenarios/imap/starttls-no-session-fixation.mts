@@ -11,7 +11,7 @@ pass: STARTTLS is refused after a cleartext login
 
 S: * OK                   else error "the server did not greet with * OK"
 C: ${tag}1 LOGIN ${user:astring} ${password:astring}
-S: ${tag}1 OK             else pass "a cleartext LOGIN is refused, so there is no login to carry into TLS"
+S: ${tag}1 OK             else pass if ${tag}1 NO|BAD "a cleartext LOGIN is refused, so there is no login to carry into TLS"
 C: ${tag}2 STARTTLS
-S: ${tag}2 BAD|NO         else fail "STARTTLS is accepted after a cleartext login: the login can cross into TLS"
+S: ${tag}2 BAD|NO         else fail if ${tag}2 OK "STARTTLS is accepted after a cleartext login: the login can cross into TLS"
 C: ${tag}3 LOGOUT

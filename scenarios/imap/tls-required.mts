@@ -11,5 +11,5 @@ pass: LOGIN with valid credentials is refused before TLS
 
 S: * OK                   else error "the server did not greet with * OK"
 C: ${tag}1 LOGIN ${user:astring} ${password:astring}
-S: ${tag}1 NO|BAD         else fail "LOGIN with valid credentials succeeds before TLS"
+S: ${tag}1 NO|BAD         else fail if ${tag}1 OK "LOGIN with valid credentials succeeds before TLS"
 C: ${tag}2 LOGOUT

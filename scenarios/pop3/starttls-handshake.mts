@@ -12,8 +12,8 @@ C: CAPA
 S: +OK                    else error "CAPA was refused"
 CAP: has STLS             else skip "STLS not offered, nothing to test"
 C: STLS
-S: +OK                    else fail "STLS is advertised but refused"
+S: +OK                    else fail if -ERR "STLS is advertised but refused"
 TLS                       else fail "the TLS handshake after STLS failed"
 C: CAPA
-S: +OK                    else fail "the server does not answer CAPA inside TLS"
+S: +OK                    else fail if -ERR "the server refuses CAPA inside TLS"
 C: QUIT

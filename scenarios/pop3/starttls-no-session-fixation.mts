@@ -10,9 +10,9 @@ pass: STLS is refused after a cleartext login
 
 S: +OK                    else error "the server did not greet with +OK"
 C: USER ${user}
-S: +OK                    else pass "USER is refused before TLS, so there is no login to carry into TLS"
+S: +OK                    else pass if -ERR "USER is refused before TLS, so there is no login to carry into TLS"
 C: PASS ${password}
-S: +OK                    else pass "a cleartext login is refused, so there is no login to carry into TLS"
+S: +OK                    else pass if -ERR "a cleartext login is refused, so there is no login to carry into TLS"
 C: STLS
-S: -ERR                   else fail "STLS is accepted after a cleartext login: the login can cross into TLS"
+S: -ERR                   else fail if +OK "STLS is accepted after a cleartext login: the login can cross into TLS"
 C: QUIT

@@ -9,6 +9,6 @@ pass: STLS is advertised before TLS
 
 S: +OK                    else error "the server did not greet with +OK"
 C: CAPA
-S: +OK                    else fail "CAPA is refused, so STLS cannot be advertised (RFC 2449)"
+S: +OK                    else fail if -ERR "CAPA is refused, so STLS cannot be advertised (RFC 2449)"
 CAP: has STLS             else fail "STLS is not offered: mailbox access to this server travels in cleartext"
 C: QUIT

@@ -13,5 +13,5 @@ S: +OK                    else error "the server did not greet with +OK"
 C: USER ${user}
 S: +OK|-ERR
 C: PASS ${password}
-S: -ERR                   else fail "USER/PASS with valid credentials succeeds before TLS"
+S: -ERR                   else fail if +OK "USER/PASS with valid credentials succeeds before TLS"
 C: QUIT

@@ -12,8 +12,8 @@ C: EHLO ${client}
 S: 250                    else error "EHLO was refused"
 CAP: has STARTTLS         else skip "STARTTLS not offered, nothing to test"
 C: STARTTLS
-S: 220                    else fail "STARTTLS is advertised but refused"
+S: 220                    else fail if 4xx|5xx "STARTTLS is advertised but refused"
 TLS                       else fail "the TLS handshake after STARTTLS failed"
 C: EHLO ${client}
-S: 250                    else fail "the server does not answer EHLO inside TLS"
+S: 250                    else fail if 4xx|5xx "the server refuses EHLO inside TLS"
 C: QUIT

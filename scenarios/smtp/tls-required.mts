@@ -13,5 +13,5 @@ S: 220                    else error "the server did not greet with 220"
 C: EHLO ${client}
 S: 250                    else error "EHLO was refused"
 C: MAIL FROM:<>
-S: 5xx                    else fail "the server accepts MAIL FROM before TLS where TLS is required"
+S: 4xx|5xx                else fail if 2xx "the server accepts MAIL FROM before TLS where TLS is required"
 C: QUIT

@@ -6,4 +6,4 @@ pass: p
 
 S: 220 else error "x"
 C: EHLO ${client}
-S: 250 else fail "y"
+S: 250 else fail if 5xx "y"

@@ -214,7 +214,7 @@ impl NativeCheck for Smuggling {
                     }
                     Ok(Probe::Honoured(evidence)) => {
                         transcript.note(format!("{shown} HONOURED: {evidence}"));
-                        honoured.push(shown);
+                        honoured.push((shown, evidence));
                     }
                     Err(verdict) => {
                         transcript.note(format!("{shown} not judged: {}", verdict.detail));
@@ -236,12 +236,16 @@ impl NativeCheck for Smuggling {
                     ),
                 )
             } else {
+                // The detail quotes the replies that prove the first finding; the
+                // others' are in the transcript notes.
+                let names: Vec<&str> = honoured.iter().map(|(name, _)| name.as_str()).collect();
+                let (first, evidence) = &honoured[0];
                 Verdict::new(
                     Outcome::Fail,
                     format!(
-                        "the server ended DATA at {} of {total} non-standard sequences and ran the smuggled commands: {}",
+                        "the server ended DATA at {} of {total} non-standard sequences and ran the smuggled commands: {} ({first}: {evidence})",
                         honoured.len(),
-                        honoured.join(", ")
+                        names.join(", ")
                     ),
                 )
             };
@@ -991,7 +995,8 @@ mod tests {
         assert_eq!(verdict.outcome, Outcome::Fail, "{}", verdict.detail);
         assert_eq!(
             verdict.detail,
-            "the server ended DATA at 3 of 11 non-standard sequences and ran the smuggled commands: \\n.\\n, \\n.\\r\\n, \\r\\n.\\n"
+            "the server ended DATA at 3 of 11 non-standard sequences and ran the smuggled commands: \\n.\\n, \\n.\\r\\n, \\r\\n.\\n \
+             (\\n.\\n: 250 after \"\\n.\\n\" before the real end of data; then MAIL 250, RCPT 250, DATA 354)"
         );
         assert!(
             notes(&transcript).contains("HONOURED"),
@@ -1029,7 +1034,7 @@ mod tests {
         assert!(
             verdict
                 .detail
-                .ends_with("1 of 11 non-standard sequences and ran the smuggled commands: \\r.\\r"),
+                .contains("1 of 11 non-standard sequences and ran the smuggled commands: \\r.\\r (\\r.\\r: 250 after"),
             "{}",
             verdict.detail
         );

@@ -85,7 +85,15 @@ pub enum Action {
     /// Send these pieces in one segment.
     Send(Vec<Template>),
     /// Read one answer and match it.
-    Expect(ReplyPattern),
+    Expect {
+        /// The answer that lets the script go on.
+        expected: ReplyPattern,
+        /// From `else OUTCOME if PATTERN`: the one answer that gives the `else`
+        /// outcome (for `fail`, the evidence of the flaw). With it, any answer that
+        /// is neither this nor `expected` is `error`; without it, every other
+        /// answer gives the outcome. `else fail` on an `S:` line always has one.
+        evidence: Option<ReplyPattern>,
+    },
     /// Test the most recently received capabilities.
     Capability {
         /// `has` (true) or `lacks` (false).

@@ -13,6 +13,7 @@
 //! CAP: has STARTTLS else skip "STARTTLS not offered, nothing to test"
 //! TLS else fail "TLS handshake failed"     handshake after the go-ahead
 //! S: silence 300ms / S: close              expect nothing / expect the server to close
+//! S: 221 else fail if 250 "NOOP ran"       only a 250 fails; any other answer is `error`
 //! ```
 
 use super::ast::*;
@@ -98,6 +99,12 @@ pub(crate) enum Token {
     Quoted(String),
 }
 
+/// The tokens of an `if` pattern, and where the `if` is.
+type Condition = (Vec<(Token, usize)>, usize);
+
+const IF_ONLY_ON_REPLIES: &str =
+    "`if` names the answer that gives the `else` outcome; only the `S:` reply expectation of a server script takes it";
+
 const META_KEYS: &str = "id, title, protocol, severity, references, needs, policies, pass";
 const STEP_KINDS: &str = "C:, C+, RAW:, RAW+, S:, CAP:, TLS";
 
@@ -172,9 +179,21 @@ impl Parser<'_> {
             "S:" | "CAP:" | "TLS" => {
                 let tokens = tokenize(rest)
                     .map_err(|(offset, msg)| self.err(no, col(rest_offset + offset), msg, full))?;
-                let (pattern, otherwise) = self.split_else(tokens, no, &col, rest_offset, full)?;
+                let (pattern, otherwise, condition) =
+                    self.split_else_if(tokens, no, &col, rest_offset, full)?;
+                if let (false, Some((_, if_offset))) = (head == "S:", &condition) {
+                    return Err(self.err(
+                        no,
+                        col(rest_offset + if_offset),
+                        IF_ONLY_ON_REPLIES,
+                        full,
+                    ));
+                }
                 let action = match head {
-                    "S:" => self.expectation(pattern, no, &col, rest_offset, full)?,
+                    "S:" => {
+                        let action = self.expectation(pattern, no, &col, rest_offset, full)?;
+                        self.qualify(action, &otherwise, condition, no, &col, rest_offset, full)?
+                    }
                     "CAP:" => self.capability(pattern, no, &col, rest_offset, full)?,
                     _ => {
                         if let Some((_, offset)) = pattern.first() {
@@ -298,7 +317,8 @@ impl Parser<'_> {
         Ok(())
     }
 
-    /// Splits `... else OUTCOME "message"` off a step's tokens.
+    /// Splits `... else OUTCOME ["message"]` off a step's tokens; an `if PATTERN`
+    /// is an error here (see [`Parser::split_else_if`]).
     #[allow(clippy::type_complexity)]
     fn split_else(
         &self,
@@ -308,14 +328,56 @@ impl Parser<'_> {
         rest_offset: usize,
         full: &str,
     ) -> Result<(Vec<(Token, usize)>, Otherwise), ScenarioError> {
+        let (pattern, otherwise, condition) =
+            self.split_else_if(tokens, no, col, rest_offset, full)?;
+        if let Some((_, if_offset)) = condition {
+            return Err(self.err(no, col(rest_offset + if_offset), IF_ONLY_ON_REPLIES, full));
+        }
+        Ok((pattern, otherwise))
+    }
+
+    /// Splits `... else OUTCOME [if PATTERN] ["message"]` off a step's tokens:
+    /// the step's own tokens, the clause, and the tokens of the `if` pattern with
+    /// the offset of the `if`.
+    #[allow(clippy::type_complexity)]
+    fn split_else_if(
+        &self,
+        tokens: Vec<(Token, usize)>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<(Vec<(Token, usize)>, Otherwise, Option<Condition>), ScenarioError> {
         let Some(pos) = tokens
             .iter()
             .position(|(t, _)| *t == Token::Word("else".into()))
         else {
-            return Ok((tokens, Otherwise::default()));
+            return Ok((tokens, Otherwise::default(), None));
         };
         let mut pattern = tokens;
-        let clause = pattern.split_off(pos);
+        let mut clause = pattern.split_off(pos);
+        // `if` runs to the explanation (the first quoted token) or the line's end.
+        let condition = match clause.get(2) {
+            Some((Token::Word(w), if_offset)) if w == "if" => {
+                let if_offset = *if_offset;
+                let end = clause
+                    .iter()
+                    .skip(3)
+                    .position(|(t, _)| matches!(t, Token::Quoted(_)))
+                    .map_or(clause.len(), |p| p + 3);
+                let condition: Vec<_> = clause.drain(2..end).skip(1).collect();
+                if condition.is_empty() {
+                    return Err(self.err(
+                        no,
+                        col(rest_offset + if_offset),
+                        "`if` needs the answer that decides the outcome, e.g. `else fail if 250 \"...\"`",
+                        full,
+                    ));
+                }
+                Some((condition, if_offset))
+            }
+            _ => None,
+        };
         let at = |i: usize| col(rest_offset + clause.get(i).map_or(clause[0].1, |t| t.1));
         let outcome = match clause.get(1) {
             Some((Token::Word(w), _)) => match w.as_str() {
@@ -342,7 +404,12 @@ impl Parser<'_> {
             )),
         };
         if clause.len() > 3 {
-            return Err(self.err(no, at(3), "unexpected text after the explanation", full));
+            let message = if clause[3].0 == Token::Word("if".into()) {
+                "`if PATTERN` goes before the explanation, e.g. `else fail if 250 \"...\"`"
+            } else {
+                "unexpected text after the explanation"
+            };
+            return Err(self.err(no, at(3), message, full));
         }
         if outcome != Outcome::Error && message.is_none() {
             return Err(self.err(
@@ -354,7 +421,61 @@ impl Parser<'_> {
                 full,
             ));
         }
-        Ok((pattern, Otherwise { outcome, message }))
+        Ok((pattern, Otherwise { outcome, message }, condition))
+    }
+
+    /// Attaches an `if` pattern to an `S:` reply expectation, and insists that an
+    /// `else fail` on one has it: a check fails only on the answer that shows the
+    /// flaw, never on whatever else a server said.
+    #[allow(clippy::too_many_arguments)]
+    fn qualify(
+        &mut self,
+        action: Action,
+        otherwise: &Otherwise,
+        condition: Option<Condition>,
+        no: usize,
+        col: &dyn Fn(usize) -> usize,
+        rest_offset: usize,
+        full: &str,
+    ) -> Result<Action, ScenarioError> {
+        let Action::Expect { expected, .. } = action else {
+            if let Some((_, if_offset)) = condition {
+                return Err(self.err(
+                    no,
+                    col(rest_offset + if_offset),
+                    "`if` qualifies a reply expectation, not `silence` or `close`",
+                    full,
+                ));
+            }
+            return Ok(action);
+        };
+        let evidence = match condition {
+            None if otherwise.outcome == Outcome::Fail => {
+                let else_offset = full.find(" else ").map_or(0, |i| i + 1);
+                return Err(ScenarioError {
+                    source_name: self.source_name.to_string(),
+                    line: no,
+                    column: full[..else_offset].chars().count() + 1,
+                    message: "`else fail` on an `S:` line needs `if PATTERN`, the answer that shows the flaw (any other answer is `error`), e.g. `S: 221 else fail if 250 \"...\"`".into(),
+                    text: Some(full.to_string()),
+                });
+            }
+            None => None,
+            Some((tokens, if_offset)) => {
+                match self.expectation(tokens, no, col, rest_offset, full)? {
+                    Action::Expect { expected, .. } => Some(expected),
+                    _ => {
+                        return Err(self.err(
+                            no,
+                            col(rest_offset + if_offset),
+                            "`if` needs a reply pattern, not `silence` or `close`",
+                            full,
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(Action::Expect { expected, evidence })
     }
 
     fn expectation(
@@ -477,12 +598,15 @@ impl Parser<'_> {
             }
         };
         self.no_more(words, no, &at, full)?;
-        Ok(Action::Expect(ReplyPattern {
-            tag,
-            status,
-            text,
-            written,
-        }))
+        Ok(Action::Expect {
+            expected: ReplyPattern {
+                tag,
+                status,
+                text,
+                written,
+            },
+            evidence: None,
+        })
     }
 
     fn capability(
@@ -988,7 +1112,7 @@ mod tests {
     fn can_parse_every_step_kind() {
         let text = format!(
             "{HEADER}references: RFC 3207 §4.2, CVE-2011-0411\nneeds: starttls\npass: fine\n\n\
-             # a comment\nS: 220\nC: EHLO ${{client}}\nC+ NOOP\nRAW+ \\x00\\r\\n\nS: 2xx|530 /^ok/ else fail \"bad\"\n\
+             # a comment\nS: 220\nC: EHLO ${{client}}\nC+ NOOP\nRAW+ \\x00\\r\\n\nS: 2xx|530 /^ok/ else fail if 4xx \"bad\"\n\
              CAP: lacks AUTH PLAIN else skip \"no\"\nTLS else error\nS: silence 250ms\nS: close else pass \"closed\"\n"
         );
         let scenario = parse("t.mts", &text).unwrap();
@@ -1000,9 +1124,14 @@ mod tests {
         };
         assert_eq!(parts.len(), 3, "C: + C+ + RAW+ make one segment");
         assert_eq!(parts[2], Template(vec![Piece::Bytes(b"\0\r\n".to_vec())]));
-        let Action::Expect(pattern) = &scenario.steps[2].action else {
+        let Action::Expect {
+            expected: pattern,
+            evidence,
+        } = &scenario.steps[2].action
+        else {
             panic!()
         };
+        assert!(evidence.as_ref().unwrap().status[0].matches_code(421));
         assert!(pattern.status[0].matches_code(250) && !pattern.status[0].matches_code(350));
         assert!(pattern.status[1].matches_code(530));
         assert_eq!(scenario.steps[2].otherwise.outcome, Outcome::Fail);
@@ -1013,9 +1142,9 @@ mod tests {
 
     #[test]
     fn can_parse_imap_tags_and_pop3_statuses() {
-        let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nS: * OK\nC: ${tag}1 NOOP\nS: ${tag}1 OK|NO else fail \"x\"\nS: +\n";
+        let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nS: * OK\nC: ${tag}1 NOOP\nS: ${tag}1 OK|NO else fail if ${tag}1 BAD \"x\"\nS: +\n";
         let s = parse("i.mts", imap).unwrap();
-        let Action::Expect(p) = &s.steps[2].action else {
+        let Action::Expect { expected: p, .. } = &s.steps[2].action else {
             panic!()
         };
         assert_eq!(
@@ -1025,7 +1154,7 @@ mod tests {
                 Piece::Bytes(b"1".to_vec())
             ])))
         );
-        let pop3 = "id: pop3.t.x\ntitle: T\nprotocol: pop3\nseverity: low\nS: +OK\nS: -ERR else fail \"x\"\n";
+        let pop3 = "id: pop3.t.x\ntitle: T\nprotocol: pop3\nseverity: low\nS: +OK\nS: -ERR else fail if +OK \"x\"\n";
         assert!(parse("p.mts", pop3).is_ok());
     }
 
@@ -1037,7 +1166,15 @@ mod tests {
             "S: 250 else maybe \"x\"",
             "S: 250 else fail",
             "S: 250 /unclosed",
-            "S: 250 /(/ else fail \"x\"",
+            "S: 250 /(/ else fail if 5xx \"x\"",
+            "S: 250 else fail \"no evidence named\"",
+            "S: 250 else fail if \"x\"",
+            "S: 250 else fail if 25O \"x\"",
+            "S: 250 else fail if 5xx \"x\" more",
+            "S: 221 else fail \"x\" if 250",
+            "S: silence 300ms else fail if 250 \"x\"",
+            "CAP: has STARTTLS else fail if 250 \"x\"",
+            "TLS else fail if 250 \"x\"",
             "C: EHLO ${nobody}",
             "C: PASS ${password}",
             "C: bad \\q escape",
@@ -1094,12 +1231,12 @@ mod tests {
     #[test]
     fn rejects_incomplete_metadata() {
         let errors = [
-            parse("a.mts", "title: x\nS: 220 else fail \"x\"\n")
+            parse("a.mts", "title: x\nS: 220 else fail if 5xx \"x\"\n")
                 .unwrap_err()
                 .to_string(),
             parse(
                 "b.mts",
-                "id: imap.x.y\ntitle: x\nprotocol: smtp\nseverity: low\nS: 220 else fail \"x\"\n",
+                "id: imap.x.y\ntitle: x\nprotocol: smtp\nseverity: low\nS: 220 else fail if 5xx \"x\"\n",
             )
             .unwrap_err()
             .to_string(),
@@ -1129,5 +1266,61 @@ mod tests {
         fn never_panics_on_near_valid_scripts(body in "(S: |C: |C\\+ |CAP: |TLS|RAW: )[ -~]{0,40}(\n(S: |C: |CAP: has |TLS )[ -~\\\\$\\{\\}]{0,30}){0,6}") {
             let _ = parse("p.mts", &format!("{HEADER}{body}"));
         }
+
+        /// `else` clauses with and without `if`, well-formed or not, in every
+        /// protocol: parsed or refused with a position on the line, never a panic.
+        #[test]
+        fn else_if_clauses_parse_or_fail_with_a_position(
+            protocol in "(smtp|imap|pop3)",
+            expected in "(250|2xx|\\$\\{tag\\}1 OK|\\* OK|\\+OK|-ERR|silence 1ms|close|)",
+            outcome in "(fail|pass|skip|error|maybe|)",
+            condition in "( if| if 250| if 4xx\\|5xx| if \\$\\{tag\\}9 OK\\|NO| if -ERR| if /x/| if \"q\"| if if|)",
+            tail in "( \"why\"| \"why\" more| /r/|)",
+        ) {
+            let text = format!(
+                "id: {protocol}.t.x\ntitle: T\nprotocol: {protocol}\nseverity: low\nS: {expected} else {outcome}{condition}{tail}\n"
+            );
+            match parse("p.mts", &text) {
+                Ok(scenario) => {
+                    let step = &scenario.steps[0];
+                    if step.otherwise.outcome == Outcome::Fail {
+                        let named = matches!(&step.action, Action::Expect { evidence: Some(_), .. })
+                            || matches!(step.action, Action::Silence(_) | Action::Close);
+                        prop_assert!(named, "an `S:` fail without its evidence: {text}");
+                    }
+                }
+                Err(e) => prop_assert!(
+                    (e.line == 5 && e.column >= 1) || (e.line == 1 && e.text.is_none()),
+                    "{e}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn else_if_names_the_answer_that_decides() {
+        let text = format!("{HEADER}S: 221 else fail if 250|501 /ok/ \"NOOP ran\"\nS: 220 else pass if 4xx|5xx \"refused\"\nS: 221 else skip \"any\"\n");
+        let scenario = parse("t.mts", &text).unwrap();
+        let Action::Expect {
+            expected,
+            evidence: Some(evidence),
+        } = &scenario.steps[0].action
+        else {
+            panic!("{:?}", scenario.steps[0].action)
+        };
+        assert_eq!(expected.written, "221");
+        assert_eq!(evidence.written, "250|501 /ok/");
+        assert_eq!(
+            scenario.steps[0].otherwise.message.as_deref(),
+            Some("NOOP ran")
+        );
+        assert!(matches!(
+            &scenario.steps[1].action,
+            Action::Expect { evidence: Some(e), .. } if e.written == "4xx|5xx"
+        ));
+        assert!(matches!(
+            &scenario.steps[2].action,
+            Action::Expect { evidence: None, .. }
+        ));
     }
 }

@@ -88,7 +88,9 @@ impl Interpreter<'_> {
         for step in &self.scenario.steps {
             match &step.action {
                 Action::Send(parts) => self.send(step, parts).await?,
-                Action::Expect(pattern) => self.expect(step, pattern).await?,
+                Action::Expect { expected, evidence } => {
+                    self.expect(step, expected, evidence.as_ref()).await?
+                }
                 Action::Capability {
                     present,
                     keyword,
@@ -174,7 +176,17 @@ impl Interpreter<'_> {
         Ok(())
     }
 
-    async fn expect(&mut self, step: &Step, pattern: &ReplyPattern) -> Result<(), Verdict> {
+    /// Reads one answer: `pattern` goes on; `evidence` (or, without one, any other
+    /// answer) gives the script's `else` outcome; anything else is `error`. An answer
+    /// that never came whole (a close, a timeout, bytes over a limit or outside the
+    /// grammar) is `error` naming what happened, whatever the script says: no
+    /// verdict rests on what the server did not say.
+    async fn expect(
+        &mut self,
+        step: &Step,
+        pattern: &ReplyPattern,
+        evidence: Option<&ReplyPattern>,
+    ) -> Result<(), Verdict> {
         let protocol = self.ctx.endpoint.protocol();
         let answered = self.pending.pop_front();
         let want = match (protocol, &pattern.tag) {
@@ -191,7 +203,14 @@ impl Interpreter<'_> {
         };
         let answer = match read {
             Ok(answer) => answer,
-            Err(e) => return Err(self.trouble(step, &pattern.written, e)),
+            Err(e) => {
+                let detail = format!(
+                    "{e} (line {}, expecting `{}`)",
+                    step.line,
+                    self.shown(pattern)
+                );
+                return Err(Verdict::trouble(&e, detail));
+            }
         };
         let answered_ehlo = answered
             .as_deref()
@@ -206,7 +225,7 @@ impl Interpreter<'_> {
         } else if let Some(busy) = busy_sign(protocol, &answer, false) {
             // About the server's load, not the check: never a verdict.
             let e = SessionError::Busy(busy);
-            Err(self.trouble(step, &pattern.written, e))
+            Err(self.trouble(step, &format!("`{}`", self.shown(pattern)), e))
         } else if protocol == Protocol::Smtp
             && matches!(answer.status.as_str(), "450" | "451")
             && answered
@@ -216,15 +235,34 @@ impl Interpreter<'_> {
             // Greylisting (or a passing local problem): about the harness, not the
             // check, so the check runs again later rather than reading it.
             let e = SessionError::Busy(format!("{} (greylisting?)", answer.summary()));
-            Err(self.trouble(step, &pattern.written, e))
-        } else {
-            let expected = pattern.written.replace("${tag}", &self.tag);
+            Err(self.trouble(step, &format!("`{}`", self.shown(pattern)), e))
+        } else if evidence.is_none_or(|evidence| self.matches(evidence, &answer)) {
             Err(self.unmet(
                 step,
-                &format!("`{expected}`"),
+                &format!("`{}`", self.shown(pattern)),
                 &format!("the server answered `{}`", answer.summary()),
             ))
+        } else {
+            // Neither what the script expected nor the answer that decides its
+            // `else`: nothing to judge.
+            let evidence = evidence.map(|e| self.shown(e)).unwrap_or_default();
+            Err(Verdict::new(
+                Outcome::Error,
+                format!(
+                    "line {}: expected `{}` (or `{evidence}`, the answer that means `{}`); the server answered `{}`",
+                    step.line,
+                    self.shown(pattern),
+                    step.otherwise.outcome,
+                    answer.summary()
+                ),
+            ))
         }
+    }
+
+    /// A pattern as written, with this run's IMAP tag in place of `${tag}`, so a
+    /// detail shows what was really awaited.
+    fn shown(&self, pattern: &ReplyPattern) -> String {
+        pattern.written.replace("${tag}", &self.tag)
     }
 
     fn matches(&self, pattern: &ReplyPattern, answer: &Answer) -> bool {
@@ -320,8 +358,10 @@ impl Interpreter<'_> {
         Verdict::new(step.otherwise.outcome, detail)
     }
 
-    /// A session error: the harness's own trouble is `error` whatever the script says;
-    /// what the server did (closing, a malformed answer, a failed handshake) is judged.
+    /// A session error outside an `S:` read (those are always `error`, see
+    /// [`Interpreter::expect`]): the harness's own trouble is `error` whatever the
+    /// script says; what the server did (a failed handshake, closing while we
+    /// sent) takes the script's `else`.
     fn trouble(&self, step: &Step, expected: &str, e: SessionError) -> Verdict {
         if e.is_harness_trouble() {
             Verdict::trouble(

@@ -42,8 +42,10 @@ async fn with_chain(
     }
 }
 
+/// A certificate our parser cannot read: no evidence either way (a stricter
+/// parser than the client's is no proof the certificate is bad), so `error`.
 fn unreadable(e: CertError) -> Verdict {
-    fail(e.to_string())
+    error(format!("could not judge the certificate: {e}"))
 }
 
 /// The name the certificate must carry: `--servername`, else the target host.

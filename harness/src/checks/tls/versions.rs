@@ -52,6 +52,19 @@ fn trouble_or(versions: &Versions, wanted: &[Version]) -> Option<Verdict> {
         .map(untestable)
 }
 
+/// What the server answered the hellos of `wanted`, the evidence a version is
+/// not accepted: `TLS 1.2 hello: alert protocol_version`.
+fn answers(versions: &Versions, wanted: &[Version]) -> String {
+    let answers: Vec<String> = wanted
+        .iter()
+        .filter_map(|v| {
+            let answer = versions.probes.get(v)?.answer.as_ref().ok()?;
+            Some(format!("{v} hello: {}", answer.summary()))
+        })
+        .collect();
+    answers.join("; ")
+}
+
 fn with_probes(mut transcript: Transcript, versions: &Versions, wanted: &[Version]) -> Transcript {
     for version in wanted {
         if let Some(probe) = versions.probes.get(version) {
@@ -79,7 +92,8 @@ pub(super) async fn modern(ctx: &CheckContext, transcript: Transcript) -> (Verdi
         trouble
     } else {
         fail(format!(
-            "neither TLS 1.2 nor TLS 1.3 is accepted; accepted: {}",
+            "neither TLS 1.2 nor TLS 1.3 is accepted ({}); accepted: {}",
+            answers(&versions, &wanted),
             list_versions(&versions.accepted_all())
         ))
     };
@@ -96,7 +110,8 @@ pub(super) async fn tls13(ctx: &CheckContext, transcript: Transcript) -> (Verdic
         trouble
     } else {
         fail(format!(
-            "TLS 1.3 is not offered; accepted: {}",
+            "TLS 1.3 is not offered ({}); accepted: {}",
+            answers(&versions, &[Version::Tls13]),
             list_versions(&versions.accepted_all())
         ))
     };
