@@ -1195,7 +1195,7 @@ mod tests {
     #[test]
     fn can_parse_credentials_as_imap_astrings() {
         let imap = "id: imap.t.x\ntitle: T\nprotocol: imap\nseverity: low\nneeds: credentials\n\
-                    C: ${tag}1 LOGIN ${user:astring} ${password:astring}\nS: ${tag}1 NO else fail \"x\"\n";
+                    C: ${tag}1 LOGIN ${user:astring} ${password:astring}\nS: ${tag}1 NO else fail if ${tag}1 OK \"x\"\n";
         let s = parse("i.mts", imap).unwrap();
         let Action::Send(parts) = &s.steps[0].action else {
             panic!()
