@@ -24,6 +24,8 @@ enum Reply {
     SayAndClose(String),
     /// Closes the connection without a word.
     Close,
+    /// Sends the go-ahead, then closes instead of doing the TLS handshake.
+    DropTls(String),
 }
 
 /// A peer: how it answers each line before and inside TLS, and whether it keeps
@@ -80,6 +82,10 @@ impl Peer {
                     }
                 }
                 Reply::StartTls(go_ahead) => break go_ahead,
+                Reply::DropTls(go_ahead) => {
+                    let _ = tcp.write_all(go_ahead.as_bytes()).await;
+                    return;
+                }
                 Reply::SayAndClose(text) => {
                     let _ = tcp.write_all(text.as_bytes()).await;
                     return;
@@ -111,7 +117,7 @@ impl Peer {
                     let _ = tls.shutdown().await;
                     return;
                 }
-                Reply::StartTls(_) | Reply::Close => return,
+                Reply::StartTls(_) | Reply::DropTls(_) | Reply::Close => return,
             }
         }
     }
@@ -332,6 +338,30 @@ async fn smtp_injection_passes_on_a_refused_starttls_and_errs_on_a_close_instead
     )
     .await;
     assert_verdict(&v, Outcome::Error, &["closed the connection"], &["refused"]);
+}
+
+/// A server that lets TLS begin and then closes without a word: a server that
+/// cannot do TLS does that, and so does an overloaded one.
+fn smtp_plain_dropping_tls(line: &str) -> Reply {
+    match smtp_plain(line) {
+        Reply::StartTls(go_ahead) => Reply::DropTls(go_ahead),
+        other => other,
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_dropped_without_an_alert_is_an_error_to_run_again_not_a_verdict() {
+    let port = Peer {
+        plain: smtp_plain_dropping_tls,
+        ..smtp(smtp_inside, false)
+    }
+    .start()
+    .await;
+    for id in ["smtp.starttls.handshake", "smtp.starttls.injection"] {
+        let verdict = verdict(id, Scheme::Smtp, port).await;
+        assert_verdict(&verdict, Outcome::Error, &["without an alert"], &[]);
+        assert!(verdict.server_busy, "{id}: marked to run again");
+    }
 }
 
 #[tokio::test]

@@ -101,11 +101,12 @@ impl Verdict {
         }
     }
 
-    /// The harness's `error` for a session error; one that says the server was busy
-    /// marks the verdict for another try.
+    /// The harness's `error` for a session error; one that says the server was busy,
+    /// or that it dropped a TLS handshake without a word (an overloaded server
+    /// does), marks the verdict for another try.
     pub fn trouble(e: &SessionError, detail: impl Into<String>) -> Verdict {
         Verdict {
-            server_busy: matches!(e, SessionError::Busy(_)),
+            server_busy: matches!(e, SessionError::Busy(_) | SessionError::HandshakeDropped(_)),
             ..Verdict::new(Outcome::Error, detail)
         }
     }

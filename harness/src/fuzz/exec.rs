@@ -436,9 +436,9 @@ fn event_of(e: SessionError, step: usize) -> Event {
             error: e.to_string(),
         },
         SessionError::Timeout { .. } => Event::Silent { step },
-        SessionError::Handshake(error) | SessionError::HandshakeDropped(error) => {
-            Event::TlsFailed { step, error }
-        }
+        SessionError::Handshake(error)
+        | SessionError::HandshakeDropped(error)
+        | SessionError::HandshakeNotTls(error) => Event::TlsFailed { step, error },
         SessionError::HandshakeAlert(alert) => Event::TlsFailed {
             step,
             error: format!("received fatal alert: {alert}"),

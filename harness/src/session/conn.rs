@@ -80,11 +80,15 @@ pub enum SessionError {
     /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
-    /// The server closed or reset the connection during the TLS handshake, or
-    /// answered it with bytes that are not TLS (a plaintext `421` on an
-    /// implicit-TLS port), without an alert.
-    #[error("TLS handshake failed: {0}")]
+    /// The server closed or reset the connection during the TLS handshake,
+    /// without an alert: what a server that cannot do TLS does, but also an
+    /// overloaded one or a middlebox, so never evidence on its own.
+    #[error("TLS handshake failed: the server closed the connection without an alert ({0})")]
     HandshakeDropped(String),
+    /// The server answered the TLS handshake with bytes that are not TLS (a
+    /// plaintext `421` on an implicit-TLS port, or text after a STARTTLS go-ahead).
+    #[error("TLS handshake failed: {0}")]
+    HandshakeNotTls(String),
     /// The server answered that it is busy and closing (SMTP 421) in the middle of
     /// a session: about the harness's load, not a verdict.
     #[error("the server is busy: `{0}`")]
@@ -134,6 +138,7 @@ impl SessionError {
                 | SessionError::Io(_)
                 | SessionError::Busy(_)
                 | SessionError::Overloaded(_)
+                | SessionError::HandshakeDropped(_)
         )
     }
 }
@@ -554,8 +559,8 @@ impl Connection {
 }
 
 /// A failed rustls handshake as a session error: a fatal alert the server sent;
-/// a connection the server dropped (closed, reset, or answered with bytes that
-/// are not TLS, as a plaintext refusal is); or anything else.
+/// a connection the server dropped (closed or reset); an answer in bytes that
+/// are not TLS (as a plaintext refusal is); or anything else.
 pub fn handshake_error(e: &io::Error) -> SessionError {
     match e
         .get_ref()
@@ -565,7 +570,7 @@ pub fn handshake_error(e: &io::Error) -> SessionError {
             SessionError::HandshakeAlert(format!("{alert:?}"))
         }
         Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
-            SessionError::HandshakeDropped(e.to_string())
+            SessionError::HandshakeNotTls(e.to_string())
         }
         None if is_peer_gone(e) => SessionError::HandshakeDropped(e.to_string()),
         _ => SessionError::Handshake(e.to_string()),

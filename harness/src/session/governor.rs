@@ -469,9 +469,9 @@ impl Overload {
             SessionError::Timeout { .. } => Some(Overload::Refused(e.to_string())),
             // An implicit-TLS server that drops the connection during the handshake
             // is turning us away before a word, as a capped server does.
-            SessionError::HandshakeDropped(_) | SessionError::Closed { .. } => {
-                Some(Overload::ClosedEarly(e.to_string()))
-            }
+            SessionError::HandshakeDropped(_)
+            | SessionError::HandshakeNotTls(_)
+            | SessionError::Closed { .. } => Some(Overload::ClosedEarly(e.to_string())),
             _ => None,
         }
     }

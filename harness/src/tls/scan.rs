@@ -458,6 +458,7 @@ async fn rustls_chain(ctx: &CheckContext) -> (Chain, bool) {
             let lost = matches!(
                 crate::session::conn::handshake_error(&e),
                 crate::session::SessionError::HandshakeDropped(_)
+                    | crate::session::SessionError::HandshakeNotTls(_)
             );
             (
                 failed(format!("TLS handshake failed: {e}"), transcript),
