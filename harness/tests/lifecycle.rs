@@ -2,7 +2,6 @@
 //! (none survive it), the results it gathered (written even when interrupted, or
 //! refused at once when they could not be), and the bounds of its input.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -83,4 +82,67 @@ fn client_test_leaves_none_of_the_clients_children_running() {
     );
     // The client never connected: not judged.
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn jobs_and_timeout_out_of_range_are_usage_errors_for_every_command() {
+    let cases: &[&[&str]] = &[
+        &["run", "--jobs", "0"],
+        &["run", "--jobs", "2305843009213693952"],
+        &["run", "--jobs", "1025"],
+        &["run", "--timeout", "0"],
+        &["fuzz", "--jobs", "0"],
+        &["fuzz", "--jobs", "2305843009213693952"],
+        &["fuzz", "--jobs", "100000"],
+        &["fuzz", "--timeout", "0"],
+        &["fuzz", "replay", "x.json", "--timeout", "0"],
+        &["client-test", "--jobs", "1025", "--", "true"],
+        &["client-test", "--timeout", "0", "--", "true"],
+        &[
+            "mitm",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "smtp://127.0.0.1:1",
+            "--attack",
+            "strip",
+            "--timeout",
+            "0",
+        ],
+    ];
+    let mut messages = Vec::new();
+    for args in cases {
+        let out = mailtls(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let first = stderr(&out).lines().next().unwrap_or_default().to_string();
+        messages.push(format!("{}\n  {first}", args.join(" ")));
+    }
+    insta::assert_snapshot!(messages.join("\n"));
+}
+
+#[test]
+fn mitm_refusing_a_public_address_is_a_usage_error_like_serve() {
+    let mitm = mailtls(&[
+        "mitm",
+        "--listen",
+        "0.0.0.0:0",
+        "--upstream",
+        "smtp://127.0.0.1:1",
+        "--attack",
+        "strip",
+    ]);
+    let serve = mailtls(&["serve", "--bind", "0.0.0.0"]);
+    assert_eq!(mitm.status.code(), Some(2), "{}", stderr(&mitm));
+    assert_eq!(serve.status.code(), Some(2), "{}", stderr(&serve));
+    let implicit = mailtls(&[
+        "mitm",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "smtps://127.0.0.1:1",
+        "--attack",
+        "strip",
+    ]);
+    assert_eq!(implicit.status.code(), Some(2), "{}", stderr(&implicit));
+    insta::assert_snapshot!(format!("{}{}", stderr(&mitm), stderr(&implicit)));
 }

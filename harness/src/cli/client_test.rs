@@ -23,10 +23,10 @@ pub struct ClientTestArgs {
     #[arg(long, value_name = "GLOB")]
     pub only: Vec<String>,
     /// How long a client may stay silent where it must speak (and has to connect), ms.
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    #[arg(long, value_name = "MS", default_value_t = 3000, value_parser = super::args::millis())]
     pub timeout: u64,
     /// Most scenarios running at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::args::jobs())]
     pub jobs: usize,
     /// Where reports go, in which formats.
     #[command(flatten)]
@@ -65,11 +65,6 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
             "--only {:?} matches no client scenario",
             args.only
         )));
-    }
-    if args.timeout == 0 || args.jobs == 0 {
-        return Err(CliError::Usage(
-            "--timeout and --jobs must be at least 1".into(),
-        ));
     }
     let options = ClientTestOptions {
         idle: Duration::from_millis(args.timeout),
