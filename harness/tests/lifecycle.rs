@@ -146,3 +146,216 @@ fn mitm_refusing_a_public_address_is_a_usage_error_like_serve() {
     assert_eq!(implicit.status.code(), Some(2), "{}", stderr(&implicit));
     insta::assert_snapshot!(format!("{}{}", stderr(&mitm), stderr(&implicit)));
 }
+
+/// A loopback peer that accepts connections, keeps them open and never says a
+/// word; counts what it accepted. Stops accepting after `lifetime`.
+struct SilentPeer {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentPeer {
+    fn start(lifetime: Duration) -> SilentPeer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + lifetime;
+            let mut held = Vec::new();
+            while Instant::now() < until {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        held.push(stream);
+                        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        SilentPeer { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn an_unwritable_report_dir_is_refused_before_the_first_connection() {
+    let peer = SilentPeer::start(Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let report_dir = file.join("reports");
+    let target = format!("smtp://127.0.0.1:{}", peer.port);
+    let out = mailtls(&["run", &target, "--report-dir", report_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains(report_dir.to_str().unwrap()) && message.contains("Not a directory"),
+        "{message}"
+    );
+    assert_eq!(
+        peer.accepted(),
+        0,
+        "a connection was made before the refusal"
+    );
+    insta::assert_snapshot!(message.replace(dir.path().to_str().unwrap(), "TMP"));
+}
+
+#[test]
+fn ctrl_c_writes_the_report_of_the_checks_that_finished_and_exits_130() {
+    // One target answers at once (the embedded server), the other never does: after
+    // Ctrl-C the report holds the first's results and says it was interrupted.
+    let peer = SilentPeer::start(Duration::from_secs(120));
+    let dir = tempfile::tempdir().unwrap();
+    let silent = format!("smtp://127.0.0.1:{}", peer.port);
+    let child = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["run", "embedded", &silent, "--timeout", "60000", "--format"])
+        .arg("json,junit,sarif,html,md")
+        .arg("--report-dir")
+        .arg(dir.path())
+        .env("CI", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(60);
+    while peer.accepted() == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(peer.accepted() > 0, "the run never reached the silent peer");
+    // The embedded server's checks take about a second; give a busy machine more.
+    std::thread::sleep(Duration::from_secs(4));
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["interrupted"], true);
+    let targets = report["targets"].as_array().unwrap();
+    assert!(targets[0]["target"]
+        .as_str()
+        .unwrap()
+        .starts_with("smtp://"));
+    let finished: usize = targets
+        .iter()
+        .map(|t| t["results"].as_array().unwrap().len())
+        .sum();
+    assert!(finished > 0, "no finished check in the report: {text}");
+    assert!(report["summary"]["pass"].as_u64().unwrap() > 0, "{text}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("interrupted (Ctrl-C)"), "{summary}");
+    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(markdown.contains("interrupted (Ctrl-C)"), "{markdown}");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("class=\"interrupted\""));
+    let sarif = std::fs::read_to_string(dir.path().join("report.sarif")).unwrap();
+    assert!(sarif.contains("\"executionSuccessful\": false"));
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("interrupted"));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Unmounts the tmpfs when the test ends, however it ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_leaves_no_temporary_report_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=32k", "tmpfs"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (needs root); write.rs unit tests cover this"
+        );
+        return;
+    }
+    let _unmount = Mounted(dir.path().to_path_buf());
+    let out = mailtls(&[
+        "run",
+        "--quiet",
+        "--format",
+        "json,html",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}
+
+#[test]
+fn an_interrupted_report_says_so_in_every_format_a_person_reads() {
+    use mailtls::report::model::{CheckResult, Outcome, Report, Severity, TargetReport};
+    let result = |id: &str, status| CheckResult {
+        id: id.into(),
+        title: "A check".into(),
+        status,
+        severity: Severity::High,
+        references: Vec::new(),
+        duration_ms: 3,
+        detail: "why".into(),
+        transcript: Vec::new(),
+        baseline: None,
+    };
+    let report = Report::new(
+        "2026-01-01T00:00:00Z".into(),
+        1234,
+        vec![TargetReport {
+            target: "smtp://127.0.0.1:2525".into(),
+            protocol: "smtp".into(),
+            policy: mailtls::target::Policy::Mx,
+            reachable: true,
+            results: vec![
+                result("smtp.a", Outcome::Pass),
+                result("smtp.b", Outcome::Pass),
+            ],
+        }],
+    )
+    .interrupted();
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["interrupted"], true);
+    let back: Report = serde_json::from_value(json).unwrap();
+    assert!(back.interrupted);
+    let html = mailtls::report::html::to_html(&report);
+    assert!(html.contains("<title>mailtls report — interrupted: "));
+    assert!(html.contains("Interrupted</span>"));
+    let junit = mailtls::report::junit::to_junit(&report).unwrap();
+    assert!(
+        junit.contains("<property name=\"interrupted\" value=\"true\"/>"),
+        "{junit}"
+    );
+    insta::assert_snapshot!(format!(
+        "{}\n---\n{}",
+        mailtls::report::terminal::summary(&report),
+        mailtls::report::markdown::to_markdown(&report, "report.html")
+    ));
+}

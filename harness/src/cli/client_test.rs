@@ -71,12 +71,21 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
         deadline: Duration::from_millis(args.timeout.saturating_mul(5)),
         jobs: args.jobs,
     };
-    let report = run(&profiles, &scenarios, &options).await?;
+    // Before the first client starts: results that could not be saved are lost.
+    let dir = args.output.dir();
+    crate::report::write::prepare_dir(&dir)?;
+    let report = tokio::select! {
+        report = run(&profiles, &scenarios, &options) => report?,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run kills every client's process group (ClientProcess).
+            eprintln!("interrupted: no report written");
+            return Ok(exit::INTERRUPTED);
+        }
+    };
     if !args.quiet {
         print!("{}", crate::client::matrix::render(&report));
         print!("{}", crate::report::terminal::summary(&report));
     }
-    let dir = args.output.dir();
     let written = write_report_with(&report, &dir, &formats, &WriteOptions::default())?;
     if !args.quiet {
         let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();

@@ -23,7 +23,7 @@ use clap::Parser;
 use exit::CliError;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -136,20 +136,43 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         rcpt: args.rcpt.clone(),
         trust_anchors: crate::tls::certs::load_pem_files(&args.ca).map_err(CliError::Usage)?,
     };
+    // Before the first connection: results that could not be saved are lost.
+    let dir = args.output.dir();
+    crate::report::write::prepare_dir(&dir)?;
+    let write_options = WriteOptions {
+        html_url: reporting.html_url.clone(),
+    };
     let bars = (!args.quiet && crate::report::progress::wanted())
         .then(|| std::sync::Arc::new(crate::report::progress::Bars::new()));
-    let observer: std::sync::Arc<dyn crate::events::RunObserver> = match &bars {
+    let inner: std::sync::Arc<dyn crate::events::RunObserver> = match &bars {
         Some(bars) => bars.clone(),
         None => std::sync::Arc::new(crate::events::NoObserver),
     };
-    let run = runner::run_observed(&specs, &catalogue, &options, observer);
+    let gathered = std::sync::Arc::new(crate::events::Gathered::new(inner));
+    let clock = Instant::now();
+    let started_at = now_rfc3339();
+    let run = runner::run_observed(&specs, &catalogue, &options, gathered.clone());
     let mut report = tokio::select! {
         report = run => report?,
         _ = tokio::signal::ctrl_c() => {
             if let Some(bars) = &bars {
                 bars.clear();
             }
-            return Ok(interrupted().await);
+            let mut report = gathered_report(&gathered, &catalogue, options.policy, started_at, clock);
+            if let Some(baseline) = &baseline {
+                crate::report::baseline::apply(&mut report, baseline);
+            }
+            if !args.quiet {
+                print!("{}", terminal::summary(&report));
+            }
+            // The containers go whether or not the report could be written.
+            let written = write_report_with(&report, &dir, &formats, &write_options);
+            let containers = remove_containers().await;
+            match written {
+                Ok(paths) => eprintln!("interrupted: reports written: {}{containers}", joined(&paths)),
+                Err(e) => eprintln!("interrupted: no report written ({e}){containers}"),
+            }
+            return Ok(exit::INTERRUPTED);
         }
     };
     if let Some(bars) = bars {
@@ -171,39 +194,92 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             crate::report::baseline::render(&comparison, crate::report::baseline::Detail::Changes)
         );
     }
-    let dir = args.output.dir();
-    let write_options = WriteOptions {
-        html_url: reporting.html_url.clone(),
-    };
     let written = write_report_with(&report, &dir, &formats, &write_options)?;
     if !args.quiet {
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        println!("reports: {}", names.join(", "));
+        println!("reports: {}", joined(&written));
     }
     Ok(gate::exit_code(&report, reporting.fail_on))
 }
 
+fn joined(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The report of a run cut short: every check that finished, in catalogue order,
+/// per target in the order given, marked interrupted. Checks still running are
+/// left out rather than reported as errors: they were not judged, nor failed to be.
+fn gathered_report(
+    gathered: &crate::events::Gathered,
+    catalogue: &Catalogue,
+    policy: Option<crate::target::Policy>,
+    started_at: String,
+    clock: Instant,
+) -> crate::report::model::Report {
+    let order: std::collections::HashMap<&str, usize> = catalogue
+        .checks()
+        .iter()
+        .enumerate()
+        .map(|(i, check)| (check.meta().id.as_str(), i))
+        .collect();
+    let targets = gathered
+        .targets()
+        .into_iter()
+        .map(|mut target| {
+            target
+                .results
+                .sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+            // The runner names a target by its endpoint's URL, which parses back.
+            let endpoint = match TargetSpec::parse(&target.target) {
+                Ok(TargetSpec::Endpoint(endpoint)) => Some(endpoint),
+                _ => None,
+            };
+            crate::report::model::TargetReport {
+                protocol: endpoint
+                    .as_ref()
+                    .map_or_else(String::new, |e| e.protocol().name().to_string()),
+                policy: policy
+                    .or_else(|| {
+                        endpoint
+                            .as_ref()
+                            .map(|e| crate::target::Policy::for_scheme(e.scheme))
+                    })
+                    .unwrap_or(crate::target::Policy::Strict),
+                target: target.target,
+                reachable: true,
+                results: target.results,
+            }
+        })
+        .collect();
+    crate::report::model::Report::new(started_at, clock.elapsed().as_millis() as u64, targets)
+        .interrupted()
+}
+
 /// After Ctrl-C: removes the containers this run started (the run future is
-/// dropped, so their own teardown never runs) and says so.
-async fn interrupted() -> u8 {
+/// dropped, so their own teardown never runs); returns what to say about it.
+async fn remove_containers() -> String {
     use crate::containers::reaper;
     if !reaper::any_started() {
-        eprintln!("interrupted: no report written");
-        return exit::INTERRUPTED;
+        return String::new();
     }
     let removed = match crate::containers::docker::engine().await {
         Ok(docker) => reaper::remove_this_process(&docker).await,
         Err(e) => Err(e),
     };
     match removed {
-        Ok((found, gone)) => eprintln!(
-            "interrupted: no report written; removed {gone} of {found} container(s) this run started"
-        ),
-        Err(e) => eprintln!(
-            "interrupted: no report written; could not remove this run's containers ({e}); `mailtls containers clean` removes them"
+        Ok((found, gone)) => {
+            format!("; removed {gone} of {found} container(s) this run started")
+        }
+        Err(e) => format!(
+            "; could not remove this run's containers ({e}); `mailtls containers clean` removes them"
         ),
     }
-    exit::INTERRUPTED
 }
 
 /// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.
