@@ -148,7 +148,8 @@ fn mitm_refusing_a_public_address_is_a_usage_error_like_serve() {
 }
 
 /// A loopback peer that accepts connections, keeps them open and never says a
-/// word; counts what it accepted. Stops accepting after `lifetime`.
+/// word (or only its greeting); counts what it accepted. Stops accepting after
+/// `lifetime`.
 struct SilentPeer {
     port: u16,
     accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -156,6 +157,10 @@ struct SilentPeer {
 
 impl SilentPeer {
     fn start(lifetime: Duration) -> SilentPeer {
+        SilentPeer::greeting(lifetime, b"")
+    }
+
+    fn greeting(lifetime: Duration, greeting: &'static [u8]) -> SilentPeer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -166,7 +171,9 @@ impl SilentPeer {
             let mut held = Vec::new();
             while Instant::now() < until {
                 match listener.accept() {
-                    Ok((stream, _)) => {
+                    Ok((mut stream, _)) => {
+                        use std::io::Write as _;
+                        let _ = stream.write_all(greeting);
                         held.push(stream);
                         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     }
@@ -358,4 +365,38 @@ fn an_interrupted_report_says_so_in_every_format_a_person_reads() {
         mailtls::report::terminal::summary(&report),
         mailtls::report::markdown::to_markdown(&report, "report.html")
     ));
+}
+
+#[test]
+fn fuzz_stops_soon_after_its_duration_even_when_every_session_hangs() {
+    // A server that greets and then never answers: every session is a hang, and
+    // before the wind-down was bounded, confirming and minimizing them ran a 3 s
+    // campaign for more than a minute.
+    let peer = SilentPeer::greeting(Duration::from_secs(120), b"220 hi\r\n");
+    let corpus = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["fuzz", &format!("smtp://127.0.0.1:{}", peer.port)])
+        .args(["--duration", "3s", "--seed", "1", "--quiet", "--corpus"])
+        .arg(corpus.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Generous for a busy machine: the bound is 3 s + 1 s of wind-down.
+    let limit = Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(peer.accepted() > 0);
+    let status = status.unwrap_or_else(|| panic!("fuzz --duration 3s still ran after {limit:?}"));
+    assert!(matches!(status.code(), Some(0 | 1)), "{status}");
 }
