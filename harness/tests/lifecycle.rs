@@ -400,3 +400,41 @@ fn fuzz_stops_soon_after_its_duration_even_when_every_session_hangs() {
     let status = status.unwrap_or_else(|| panic!("fuzz --duration 3s still ran after {limit:?}"));
     assert!(matches!(status.code(), Some(0 | 1)), "{status}");
 }
+
+#[test]
+fn ctrl_c_during_client_test_ends_the_clients_children_and_exits_130_with_a_report() {
+    let seconds = format!("{}", 8_000_000 + std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!("sleep {seconds} & sleep {seconds} & wait");
+    let child = Command::new(env!("CARGO_BIN_EXE_mailtls"))
+        .args(["client-test", "--protocol", "smtp", "--timeout", "60000"])
+        .args(["--only", "client.smtp.starttls-missing", "--report-dir"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", &script])
+        .env("CI", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    while processes_running(&["sleep", &seconds]).len() < 2 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let left = survivors(&["sleep", &seconds]);
+    for pid in &left {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+    assert!(
+        left.is_empty(),
+        "the client's children outlived Ctrl-C: {left:?}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let text = std::fs::read_to_string(dir.path().join("report.json")).expect("report.json");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["interrupted"], true, "{text}");
+    assert_eq!(report["targets"][0]["target"], "client:custom", "{text}");
+    assert_eq!(report["targets"][0]["policy"], "submission", "{text}");
+}

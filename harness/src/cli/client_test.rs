@@ -2,12 +2,14 @@
 //! the bundled profiles or a command of your own, with the same reports as `run`.
 
 use super::exit::{self, CliError};
-use crate::client::run::{run, ClientTestOptions};
+use crate::client::run::{policy_for, run_observed, ClientTestOptions};
 use crate::client::{builtin_scenarios, profile, Profile};
+use crate::events::{Gathered, NoObserver};
 use crate::report::write::{write_report_with, WriteOptions};
 use crate::target::Protocol;
 use clap::Args;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// `mailtls client-test`.
 #[derive(Debug, Args)]
@@ -74,11 +76,28 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
     // Before the first client starts: results that could not be saved are lost.
     let dir = args.output.dir();
     crate::report::write::prepare_dir(&dir)?;
+    let gathered = Arc::new(Gathered::new(Arc::new(NoObserver)));
+    let (clock, started_at) = (Instant::now(), super::now_rfc3339());
     let report = tokio::select! {
-        report = run(&profiles, &scenarios, &options) => report?,
+        report = run_observed(&profiles, &scenarios, &options, gathered.clone()) => report?,
         _ = tokio::signal::ctrl_c() => {
             // Dropping the run kills every client's process group (ClientProcess).
-            eprintln!("interrupted: no report written");
+            let order = super::catalogue_order(scenarios.iter().map(|s| s.meta.id.as_str()));
+            let describe = |target: &str| {
+                let protocol = profiles
+                    .iter()
+                    .find(|p| target.strip_prefix("client:") == Some(p.name.as_str()))
+                    .map_or(Protocol::Smtp, |p| p.protocol);
+                (protocol.name().to_string(), policy_for(protocol))
+            };
+            let report = super::gathered_report(&gathered, &order, describe, started_at, clock);
+            if !args.quiet {
+                print!("{}", crate::report::terminal::summary(&report));
+            }
+            match write_report_with(&report, &dir, &formats, &WriteOptions::default()) {
+                Ok(paths) => eprintln!("interrupted: reports written: {}", super::joined(&paths)),
+                Err(e) => eprintln!("interrupted: no report written ({e})"),
+            }
             return Ok(exit::INTERRUPTED);
         }
     };
@@ -88,8 +107,7 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
     }
     let written = write_report_with(&report, &dir, &formats, &WriteOptions::default())?;
     if !args.quiet {
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        println!("reports: {}", names.join(", "));
+        println!("reports: {}", super::joined(&written));
     }
     Ok(exit::for_report(&report))
 }

@@ -12,15 +12,18 @@ pub mod list;
 pub mod mitm;
 
 use crate::checks::Catalogue;
+use crate::report::model::{Report, TargetReport};
 use crate::report::terminal;
 use crate::report::write::{write_report_with, WriteOptions};
 use crate::runner::{self, RunOptions};
 use crate::server::{Behaviour, Flaw, Ports, RunningServer, ServerConfig};
 use crate::session::SessionOptions;
+use crate::target::Policy;
 use crate::target::{Credentials, TargetSpec};
 use args::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs};
 use clap::Parser;
 use exit::CliError;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -158,7 +161,9 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             if let Some(bars) = &bars {
                 bars.clear();
             }
-            let mut report = gathered_report(&gathered, &catalogue, options.policy, started_at, clock);
+            let order = catalogue_order(catalogue.checks().iter().map(|c| c.meta().id.as_str()));
+            let describe = |target: &str| describe_endpoint(target, options.policy);
+            let mut report = gathered_report(&gathered, &order, describe, started_at, clock);
             if let Some(baseline) = &baseline {
                 crate::report::baseline::apply(&mut report, baseline);
             }
@@ -212,22 +217,33 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// The report of a run cut short: every check that finished, in catalogue order,
-/// per target in the order given, marked interrupted. Checks still running are
-/// left out rather than reported as errors: they were not judged, nor failed to be.
+/// Each check id's position in the catalogue, for ordering gathered results.
+fn catalogue_order<'a>(ids: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    ids.enumerate().map(|(i, id)| (id, i)).collect()
+}
+
+/// The protocol and policy of a `run` target, from the URL the runner names it by.
+fn describe_endpoint(target: &str, policy: Option<Policy>) -> (String, Policy) {
+    match TargetSpec::parse(target) {
+        Ok(TargetSpec::Endpoint(endpoint)) => (
+            endpoint.protocol().name().to_string(),
+            policy.unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
+        ),
+        _ => (String::new(), policy.unwrap_or(Policy::Strict)),
+    }
+}
+
+/// The report of a run cut short: every check that finished, in catalogue order
+/// (`order`), per target in the order given, marked interrupted; `describe` gives a
+/// target's protocol and policy. Checks still running are left out rather than
+/// reported as errors: they were not judged, nor failed to be.
 fn gathered_report(
     gathered: &crate::events::Gathered,
-    catalogue: &Catalogue,
-    policy: Option<crate::target::Policy>,
+    order: &HashMap<&str, usize>,
+    describe: impl Fn(&str) -> (String, Policy),
     started_at: String,
     clock: Instant,
-) -> crate::report::model::Report {
-    let order: std::collections::HashMap<&str, usize> = catalogue
-        .checks()
-        .iter()
-        .enumerate()
-        .map(|(i, check)| (check.meta().id.as_str(), i))
-        .collect();
+) -> Report {
     let targets = gathered
         .targets()
         .into_iter()
@@ -235,30 +251,17 @@ fn gathered_report(
             target
                 .results
                 .sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
-            // The runner names a target by its endpoint's URL, which parses back.
-            let endpoint = match TargetSpec::parse(&target.target) {
-                Ok(TargetSpec::Endpoint(endpoint)) => Some(endpoint),
-                _ => None,
-            };
-            crate::report::model::TargetReport {
-                protocol: endpoint
-                    .as_ref()
-                    .map_or_else(String::new, |e| e.protocol().name().to_string()),
-                policy: policy
-                    .or_else(|| {
-                        endpoint
-                            .as_ref()
-                            .map(|e| crate::target::Policy::for_scheme(e.scheme))
-                    })
-                    .unwrap_or(crate::target::Policy::Strict),
+            let (protocol, policy) = describe(&target.target);
+            TargetReport {
+                protocol,
+                policy,
                 target: target.target,
                 reachable: true,
                 results: target.results,
             }
         })
         .collect();
-    crate::report::model::Report::new(started_at, clock.elapsed().as_millis() as u64, targets)
-        .interrupted()
+    Report::new(started_at, clock.elapsed().as_millis() as u64, targets).interrupted()
 }
 
 /// After Ctrl-C: removes the containers this run started (the run future is
