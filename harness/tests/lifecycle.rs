@@ -213,6 +213,24 @@ fn an_unwritable_report_dir_is_refused_before_the_first_connection() {
 }
 
 #[test]
+fn an_unwritable_fuzz_corpus_is_refused_before_the_target_starts() {
+    let peer = SilentPeer::start(Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let corpus = file.join("corpus");
+    let target = format!("smtp://127.0.0.1:{}", peer.port);
+    let out = mailtls(&["fuzz", &target, "--corpus", corpus.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Not a directory"), "{}", stderr(&out));
+    assert_eq!(
+        peer.accepted(),
+        0,
+        "a connection was made before the refusal"
+    );
+}
+
+#[test]
 fn ctrl_c_writes_the_report_of_the_checks_that_finished_and_exits_130() {
     // One target answers at once (the embedded server), the other never does: after
     // Ctrl-C the report holds the first's results and says it was interrupted.

@@ -125,6 +125,8 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
             password,
         });
     }
+    // Before a container is started for nothing: findings that cannot be saved are lost.
+    crate::report::write::prepare_dir(&args.corpus)?;
     // Ctrl-C is caught from here on: a container being started is then removed,
     // not left behind.
     let (interrupt, interrupted) = tokio::sync::watch::channel(false);
