@@ -169,6 +169,7 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
     };
     // Before the first connection: results that could not be saved are lost.
     let dir = args.output.dir();
+    let created = !dir.exists();
     crate::report::write::prepare_dir(&dir)?;
     let write_options = WriteOptions {
         html_url: reporting.html_url.clone(),
@@ -184,7 +185,16 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
     let started_at = now_rfc3339();
     let run = runner::run_observed(&specs, &catalogue, &options, gathered.clone());
     let mut report = tokio::select! {
-        report = run => report?,
+        report = run => match report {
+            Ok(report) => report,
+            Err(e) => {
+                // Nothing to put in it: don't leave an empty timestamped folder behind.
+                if created {
+                    let _ = std::fs::remove_dir(&dir);
+                }
+                return Err(e.into());
+            }
+        },
         _ = tokio::signal::ctrl_c() => {
             if let Some(bars) = &bars {
                 bars.clear();
