@@ -41,8 +41,9 @@ pub enum Command {
     /// Run the checks against targets and write reports.
     ///
     /// Exit codes: 0 every check passed or was skipped; 1 at least one check failed;
-    /// 2 usage or input error (bad flag, URL or scenario file); 3 not everything could
-    /// be judged (target unreachable, timeouts).
+    /// 2 usage or input error (bad flag, URL or scenario file, unwritable report folder);
+    /// 3 not everything could be judged (target unreachable, timeouts); 130 interrupted
+    /// by Ctrl-C (the report of the checks that finished is written, marked so).
     Run(Box<RunArgs>),
     /// List the check catalogue: id, protocol, severity, title, references.
     List(ListArgs),
@@ -85,7 +86,7 @@ pub struct RunArgs {
     /// Where reports go, in which formats.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Most concurrent connections per target.
+    /// Most concurrent connections per target (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = jobs())]
     pub jobs: usize,
     /// Deadline in milliseconds for connecting and for each TLS handshake; for reads, how

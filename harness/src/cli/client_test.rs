@@ -27,7 +27,7 @@ pub struct ClientTestArgs {
     /// How long a client may stay silent where it must speak (and has to connect), ms.
     #[arg(long, value_name = "MS", default_value_t = 3000, value_parser = super::args::millis())]
     pub timeout: u64,
-    /// Most scenarios running at once.
+    /// Most scenarios running at once (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::args::jobs())]
     pub jobs: usize,
     /// Where reports go, in which formats.

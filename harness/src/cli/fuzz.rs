@@ -44,7 +44,7 @@ pub struct FuzzArgs {
     #[arg(long, value_name = "K/N", default_value = "1/1")]
     pub shard: Shard,
     /// Sessions in flight at once (sessions waiting out a deadline hold a slot
-    /// but no CPU, so this is well above the core count).
+    /// but no CPU, so this is well above the core count); 1 to 1024.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = super::args::jobs())]
     pub jobs: usize,
     /// How long the server may stay silent before a session counts as hung (ms);
