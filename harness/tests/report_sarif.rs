@@ -123,3 +123,20 @@ async fn validator_rejects_what_the_schema_forbids() {
         "a level outside the enum must not validate"
     );
 }
+
+#[tokio::test]
+async fn an_interrupted_run_is_valid_sarif_that_did_not_execute_successfully() {
+    let mut report = report_support::run_embedded("embedded:flaws=starttls-injection")
+        .await
+        .interrupted();
+    report.targets[0].results.truncate(3);
+    let sarif = to_sarif(&report);
+    validate(&sarif);
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted")));
+}

@@ -1,9 +1,29 @@
-//! The command line: `mailtls run`, `list`, `serve`, `diff`, `client-test`, `mitm`.
-//! The command line: `mailtls run`, `list`, `serve`, `diff`, `fuzz`.
+//! The command line: `mailtls run`, `list`, `serve`, `diff`, `client-test`, `mitm`,
+//! `containers`, `fuzz`.
 
 use clap::{Args, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+/// Most `--jobs` any command accepts. Each job holds at least one socket (two when
+/// the embedded server runs in the same process), so 1024 stays well inside common
+/// open-file limits, and no mail server wants more concurrent sessions from one
+/// client; a larger number is a typo (or `2^61`), not a wish.
+pub const MAX_JOBS: u64 = 1024;
+
+/// `--jobs N`: 1..=[`MAX_JOBS`], refused by clap (exit 2) otherwise.
+pub fn jobs() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_JOBS)
+}
+
+/// Longest `--timeout` any command accepts: a day. No server is waited for that
+/// long on purpose, and a bound keeps deadline arithmetic far from overflow.
+pub const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+
+/// `--timeout MS`: 1..=[`MAX_TIMEOUT_MS`], refused by clap (exit 2) otherwise.
+pub fn millis() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::builder::RangedU64ValueParser::<u64>::new().range(1..=MAX_TIMEOUT_MS)
+}
 
 /// Conformance and fuzz test harness for mail TLS: SMTP, submission, IMAP and POP3.
 #[derive(Debug, Parser)]
@@ -21,8 +41,9 @@ pub enum Command {
     /// Run the checks against targets and write reports.
     ///
     /// Exit codes: 0 every check passed or was skipped; 1 at least one check failed;
-    /// 2 usage or input error (bad flag, URL or scenario file); 3 not everything could
-    /// be judged (target unreachable, timeouts).
+    /// 2 usage or input error (bad flag, URL or scenario file, unwritable report folder);
+    /// 3 not everything could be judged (target unreachable, timeouts); 130 interrupted
+    /// by Ctrl-C (the report of the checks that finished is written, marked so).
     Run(Box<RunArgs>),
     /// List the check catalogue: id, protocol, severity, title, references.
     List(ListArgs),
@@ -65,12 +86,12 @@ pub struct RunArgs {
     /// Where reports go, in which formats.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// Most concurrent connections per target.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Most concurrent connections per target (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = jobs())]
     pub jobs: usize,
     /// Deadline in milliseconds for connecting and for each TLS handshake; for reads, how
     /// long the server may stay silent (one answer may take three times this in all).
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = millis())]
     pub timeout: u64,
     /// Credentials.
     #[command(flatten)]

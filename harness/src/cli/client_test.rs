@@ -2,12 +2,14 @@
 //! the bundled profiles or a command of your own, with the same reports as `run`.
 
 use super::exit::{self, CliError};
-use crate::client::run::{run, ClientTestOptions};
+use crate::client::run::{policy_for, run_observed, ClientTestOptions};
 use crate::client::{builtin_scenarios, profile, Profile};
+use crate::events::{Gathered, NoObserver};
 use crate::report::write::{write_report_with, WriteOptions};
 use crate::target::Protocol;
 use clap::Args;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// `mailtls client-test`.
 #[derive(Debug, Args)]
@@ -23,10 +25,10 @@ pub struct ClientTestArgs {
     #[arg(long, value_name = "GLOB")]
     pub only: Vec<String>,
     /// How long a client may stay silent where it must speak (and has to connect), ms.
-    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    #[arg(long, value_name = "MS", default_value_t = 3000, value_parser = super::args::millis())]
     pub timeout: u64,
-    /// Most scenarios running at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Most scenarios running at once (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::args::jobs())]
     pub jobs: usize,
     /// Where reports go, in which formats.
     #[command(flatten)]
@@ -66,26 +68,46 @@ pub async fn client_test(args: ClientTestArgs) -> Result<u8, CliError> {
             args.only
         )));
     }
-    if args.timeout == 0 || args.jobs == 0 {
-        return Err(CliError::Usage(
-            "--timeout and --jobs must be at least 1".into(),
-        ));
-    }
     let options = ClientTestOptions {
         idle: Duration::from_millis(args.timeout),
         deadline: Duration::from_millis(args.timeout.saturating_mul(5)),
         jobs: args.jobs,
     };
-    let report = run(&profiles, &scenarios, &options).await?;
+    // Before the first client starts: results that could not be saved are lost.
+    let dir = args.output.dir();
+    crate::report::write::prepare_dir(&dir)?;
+    let gathered = Arc::new(Gathered::new(Arc::new(NoObserver)));
+    let (clock, started_at) = (Instant::now(), super::now_rfc3339());
+    let report = tokio::select! {
+        report = run_observed(&profiles, &scenarios, &options, gathered.clone()) => report?,
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the run kills every client's process group (ClientProcess).
+            let order = super::catalogue_order(scenarios.iter().map(|s| s.meta.id.as_str()));
+            let describe = |target: &str| {
+                let protocol = profiles
+                    .iter()
+                    .find(|p| target.strip_prefix("client:") == Some(p.name.as_str()))
+                    .map_or(Protocol::Smtp, |p| p.protocol);
+                (protocol.name().to_string(), policy_for(protocol))
+            };
+            let report = super::gathered_report(&gathered, &order, describe, started_at, clock);
+            if !args.quiet {
+                print!("{}", crate::report::terminal::summary(&report));
+            }
+            match write_report_with(&report, &dir, &formats, &WriteOptions::default()) {
+                Ok(paths) => eprintln!("interrupted: reports written: {}", super::joined(&paths)),
+                Err(e) => eprintln!("interrupted: no report written ({e})"),
+            }
+            return Ok(exit::INTERRUPTED);
+        }
+    };
     if !args.quiet {
         print!("{}", crate::client::matrix::render(&report));
         print!("{}", crate::report::terminal::summary(&report));
     }
-    let dir = args.output.dir();
     let written = write_report_with(&report, &dir, &formats, &WriteOptions::default())?;
     if !args.quiet {
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        println!("reports: {}", names.join(", "));
+        println!("reports: {}", super::joined(&written));
     }
     Ok(exit::for_report(&report))
 }

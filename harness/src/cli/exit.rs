@@ -117,6 +117,16 @@ fn container_exit_code(e: &ContainerError) -> u8 {
     }
 }
 
+/// A proxy that was refused its listen address or upstream by policy is a usage
+/// error, as for `serve --bind 0.0.0.0`; one that could not bind failed to set up.
+fn mitm_exit_code(e: &crate::mitm::MitmError) -> u8 {
+    use crate::mitm::MitmError;
+    match e {
+        MitmError::NotLoopback(_) | MitmError::ImplicitTls(_) => USAGE,
+        MitmError::Bind { .. } => UNREACHABLE,
+    }
+}
+
 fn target_exit_code(e: &crate::fuzz::target::FuzzTargetError) -> u8 {
     use crate::fuzz::target::FuzzTargetError;
     match e {
@@ -143,9 +153,9 @@ impl CliError {
             | CliError::Serve(_)
             | CliError::Runtime(_)
             | CliError::ClientTest(_)
-            | CliError::Mitm(_)
             | CliError::Containers(_)
             | CliError::Build { .. } => UNREACHABLE,
+            CliError::Mitm(e) => mitm_exit_code(e),
             CliError::Fuzz(e) => fuzz_exit_code(e),
             CliError::Replay(crate::fuzz::replay::ReplayError::Target(e)) => target_exit_code(e),
             CliError::Replay(_) => USAGE,

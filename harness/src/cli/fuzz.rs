@@ -44,12 +44,12 @@ pub struct FuzzArgs {
     #[arg(long, value_name = "K/N", default_value = "1/1")]
     pub shard: Shard,
     /// Sessions in flight at once (sessions waiting out a deadline hold a slot
-    /// but no CPU, so this is well above the core count).
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// but no CPU, so this is well above the core count); 1 to 1024.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = super::args::jobs())]
     pub jobs: usize,
     /// How long the server may stay silent before a session counts as hung (ms);
     /// also the deadline for connecting and handshakes.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = super::args::millis())]
     pub timeout: u64,
     /// Stop after this many sessions.
     #[arg(long, value_name = "N")]
@@ -85,7 +85,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "TARGET")]
     pub target: Option<String>,
     /// Silence deadline in ms, as for the campaign.
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = super::args::millis())]
     pub timeout: u64,
 }
 
@@ -114,11 +114,6 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
     if let Some(FuzzAction::Replay(replay_args)) = args.action {
         return replay_command(replay_args).await;
     }
-    if args.jobs == 0 || args.timeout == 0 {
-        return Err(CliError::Usage(
-            "--jobs and --timeout must be at least 1".into(),
-        ));
-    }
     let text = args.target.clone().unwrap_or_else(|| "embedded".into());
     let mut spec = TargetSpec::parse(&text)?;
     if let (TargetSpec::Endpoint(endpoint), Some(user)) = (&mut spec, &args.credentials.user) {
@@ -130,6 +125,8 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
             password,
         });
     }
+    // Before a container is started for nothing: findings that cannot be saved are lost.
+    crate::report::write::prepare_dir(&args.corpus)?;
     // Ctrl-C is caught from here on: a container being started is then removed,
     // not left behind.
     let (interrupt, interrupted) = tokio::sync::watch::channel(false);
@@ -215,7 +212,7 @@ pub async fn fuzz(args: FuzzArgs) -> Result<u8, CliError> {
 async fn replay_command(args: ReplayArgs) -> Result<u8, CliError> {
     let finding = finding::load(&args.file).map_err(|e| CliError::Usage(e.to_string()))?;
     let options = SessionOptions {
-        timeout: Duration::from_millis(args.timeout.max(1)),
+        timeout: Duration::from_millis(args.timeout),
         ..SessionOptions::default()
     };
     let outcome = replay(&finding, args.target.as_deref(), &options).await?;

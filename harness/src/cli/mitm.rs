@@ -27,7 +27,7 @@ pub struct MitmArgs {
     #[arg(long)]
     pub once: bool,
     /// How long either side may stay silent, in ms.
-    #[arg(long, value_name = "MS", default_value_t = 30000)]
+    #[arg(long, value_name = "MS", default_value_t = 30000, value_parser = super::args::millis())]
     pub timeout: u64,
 }
 
@@ -48,7 +48,7 @@ pub async fn mitm(args: MitmArgs) -> Result<u8, CliError> {
         upstream,
         attack,
         allow_remote: args.allow_remote,
-        idle: Duration::from_millis(args.timeout.max(1)),
+        idle: Duration::from_millis(args.timeout),
     })
     .await?;
     println!(

@@ -12,22 +12,26 @@ pub mod list;
 pub mod mitm;
 
 use crate::checks::Catalogue;
+use crate::report::model::{Report, TargetReport};
 use crate::report::terminal;
 use crate::report::write::{write_report_with, WriteOptions};
 use crate::runner::{self, RunOptions};
 use crate::server::{Behaviour, Flaw, Ports, RunningServer, ServerConfig};
 use crate::session::SessionOptions;
+use crate::target::Policy;
 use crate::target::{Credentials, TargetSpec};
 use args::{Cli, Command, RunArgs, ScenarioArgs, ServeArgs};
 use clap::Parser;
 use exit::CliError;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,6 +60,33 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => e.report(),
+    }
+}
+
+/// Most open files asked for: enough for `--jobs 1024` of every command (a fuzz
+/// session against the in-process server holds two sockets, a container target's
+/// monitor and the corpus a few more), far below any hard limit worth having.
+const WANTED_OPEN_FILES: u64 = 8192;
+
+/// Raises the soft open-file limit towards [`WANTED_OPEN_FILES`] (never past the
+/// hard limit), as Go's runtime does: the common soft default of 1024 made
+/// `fuzz --jobs 1024` end in "Too many open files". Failure changes nothing.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let hard = limit.maximum.unwrap_or(u64::MAX);
+        let wanted = WANTED_OPEN_FILES.min(hard);
+        if limit.current.is_some_and(|soft| soft < wanted) {
+            let _ = setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(wanted),
+                    maximum: limit.maximum,
+                },
+            );
+        }
     }
 }
 
@@ -88,12 +119,6 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         .as_deref()
         .map(crate::report::baseline::load)
         .transpose()?;
-    if args.jobs == 0 {
-        return Err(CliError::Usage("--jobs must be at least 1".into()));
-    }
-    if args.timeout == 0 {
-        return Err(CliError::Usage("--timeout must be at least 1 ms".into()));
-    }
     let targets = if args.targets.is_empty() {
         vec!["embedded".to_string()]
     } else {
@@ -142,20 +167,55 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
         rcpt: args.rcpt.clone(),
         trust_anchors: crate::tls::certs::load_pem_files(&args.ca).map_err(CliError::Usage)?,
     };
+    // Before the first connection: results that could not be saved are lost.
+    let dir = args.output.dir();
+    let created = !dir.exists();
+    crate::report::write::prepare_dir(&dir)?;
+    let write_options = WriteOptions {
+        html_url: reporting.html_url.clone(),
+    };
     let bars = (!args.quiet && crate::report::progress::wanted())
         .then(|| std::sync::Arc::new(crate::report::progress::Bars::new()));
-    let observer: std::sync::Arc<dyn crate::events::RunObserver> = match &bars {
+    let inner: std::sync::Arc<dyn crate::events::RunObserver> = match &bars {
         Some(bars) => bars.clone(),
         None => std::sync::Arc::new(crate::events::NoObserver),
     };
-    let run = runner::run_observed(&specs, &catalogue, &options, observer);
+    let gathered = std::sync::Arc::new(crate::events::Gathered::new(inner));
+    let clock = Instant::now();
+    let started_at = now_rfc3339();
+    let run = runner::run_observed(&specs, &catalogue, &options, gathered.clone());
     let mut report = tokio::select! {
-        report = run => report?,
+        report = run => match report {
+            Ok(report) => report,
+            Err(e) => {
+                // Nothing to put in it: don't leave an empty timestamped folder behind.
+                if created {
+                    let _ = std::fs::remove_dir(&dir);
+                }
+                return Err(e.into());
+            }
+        },
         _ = tokio::signal::ctrl_c() => {
             if let Some(bars) = &bars {
                 bars.clear();
             }
-            return Ok(interrupted().await);
+            let order = catalogue_order(catalogue.checks().iter().map(|c| c.meta().id.as_str()));
+            let describe = |target: &str| describe_endpoint(target, options.policy);
+            let mut report = gathered_report(&gathered, &order, describe, started_at, clock);
+            if let Some(baseline) = &baseline {
+                crate::report::baseline::apply(&mut report, baseline);
+            }
+            if !args.quiet {
+                print!("{}", terminal::summary(&report));
+            }
+            // The containers go whether or not the report could be written.
+            let written = write_report_with(&report, &dir, &formats, &write_options);
+            let containers = remove_containers().await;
+            match written {
+                Ok(paths) => eprintln!("interrupted: reports written: {}{containers}", joined(&paths)),
+                Err(e) => eprintln!("interrupted: no report written ({e}){containers}"),
+            }
+            return Ok(exit::INTERRUPTED);
         }
     };
     if let Some(bars) = bars {
@@ -177,39 +237,90 @@ async fn run(args: RunArgs) -> Result<u8, CliError> {
             crate::report::baseline::render(&comparison, crate::report::baseline::Detail::Changes)
         );
     }
-    let dir = args.output.dir();
-    let write_options = WriteOptions {
-        html_url: reporting.html_url.clone(),
-    };
     let written = write_report_with(&report, &dir, &formats, &write_options)?;
     if !args.quiet {
-        let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-        println!("reports: {}", names.join(", "));
+        println!("reports: {}", joined(&written));
     }
     Ok(gate::exit_code(&report, reporting.fail_on))
 }
 
+fn joined(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Each check id's position in the catalogue, for ordering gathered results.
+fn catalogue_order<'a>(ids: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    ids.enumerate().map(|(i, id)| (id, i)).collect()
+}
+
+/// The protocol and policy of a `run` target, from the URL the runner names it by.
+fn describe_endpoint(target: &str, policy: Option<Policy>) -> (String, Policy) {
+    match TargetSpec::parse(target) {
+        Ok(TargetSpec::Endpoint(endpoint)) => (
+            endpoint.protocol().name().to_string(),
+            policy.unwrap_or_else(|| Policy::for_scheme(endpoint.scheme)),
+        ),
+        _ => (String::new(), policy.unwrap_or(Policy::Strict)),
+    }
+}
+
+/// The report of a run cut short: every check that finished, in catalogue order
+/// (`order`), per target in the order given, marked interrupted; `describe` gives a
+/// target's protocol and policy. Checks still running are left out rather than
+/// reported as errors: they were not judged, nor failed to be.
+fn gathered_report(
+    gathered: &crate::events::Gathered,
+    order: &HashMap<&str, usize>,
+    describe: impl Fn(&str) -> (String, Policy),
+    started_at: String,
+    clock: Instant,
+) -> Report {
+    let targets = gathered
+        .targets()
+        .into_iter()
+        .map(|mut target| {
+            target
+                .results
+                .sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+            let (protocol, policy) = describe(&target.target);
+            TargetReport {
+                protocol,
+                policy,
+                target: target.target,
+                reachable: true,
+                results: target.results,
+            }
+        })
+        .collect();
+    Report::new(started_at, clock.elapsed().as_millis() as u64, targets).interrupted()
+}
+
 /// After Ctrl-C: removes the containers this run started (the run future is
-/// dropped, so their own teardown never runs) and says so.
-async fn interrupted() -> u8 {
+/// dropped, so their own teardown never runs); returns what to say about it.
+async fn remove_containers() -> String {
     use crate::containers::reaper;
     if !reaper::any_started() {
-        eprintln!("interrupted: no report written");
-        return exit::INTERRUPTED;
+        return String::new();
     }
     let removed = match crate::containers::docker::engine().await {
         Ok(docker) => reaper::remove_this_process(&docker).await,
         Err(e) => Err(e),
     };
     match removed {
-        Ok((found, gone)) => eprintln!(
-            "interrupted: no report written; removed {gone} of {found} container(s) this run started"
-        ),
-        Err(e) => eprintln!(
-            "interrupted: no report written; could not remove this run's containers ({e}); `mailtls containers clean` removes them"
+        Ok((found, gone)) => {
+            format!("; removed {gone} of {found} container(s) this run started")
+        }
+        Err(e) => format!(
+            "; could not remove this run's containers ({e}); `mailtls containers clean` removes them"
         ),
     }
-    exit::INTERRUPTED
 }
 
 /// `reports/<UTC timestamp>/`, with `-` for `:` so the name is valid everywhere.

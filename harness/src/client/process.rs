@@ -1,5 +1,11 @@
 //! Runs a client command: spawned with its output captured (capped), and killed
 //! when the test is over or its deadline passes, so no client is ever left running.
+//!
+//! The client starts in a process group of its own and the whole group is killed,
+//! not just the process we started: a client command is often a shell or a wrapper
+//! script whose children (the real client, a `sleep`) would otherwise outlive it.
+//! The group is killed on completion, on timeout, and when the process is dropped
+//! unfinished (Ctrl-C drops the run).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -26,8 +32,45 @@ pub struct SpawnError {
 /// A running client.
 pub struct ClientProcess {
     child: Child,
+    group: ProcessGroup,
     output: Vec<JoinHandle<Vec<u8>>>,
 }
+
+/// The client's process group; killed (SIGKILL) when dropped.
+struct ProcessGroup {
+    /// The group id (the id of the process we started, its leader); `None` once killed.
+    id: Option<u32>,
+}
+
+impl ProcessGroup {
+    /// Kills every process of the group. Called before the leader is reaped where
+    /// possible: while any member lives, the id cannot be reused.
+    fn kill(&mut self) {
+        if let Some(id) = self.id.take() {
+            kill_group(id);
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[cfg(unix)]
+fn kill_group(id: u32) {
+    let pid = i32::try_from(id)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        // ESRCH (the group is already empty) is the usual, harmless answer.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_id: u32) {}
 
 /// How a client ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +89,11 @@ impl ClientProcess {
         stdin: Option<&str>,
     ) -> Result<ClientProcess, SpawnError> {
         let program = argv.first().cloned().unwrap_or_default();
-        let mut child = Command::new(&program)
-            .args(&argv[1..])
+        let mut command = Command::new(&program);
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command
+            .args(argv.get(1..).unwrap_or_default())
             .current_dir(dir)
             .env("HOME", dir)
             .stdin(if stdin.is_some() {
@@ -63,6 +109,7 @@ impl ClientProcess {
                 program: program.clone(),
                 source,
             })?;
+        let group = ProcessGroup { id: child.id() };
         if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
             let text = text.to_string();
             tokio::spawn(async move {
@@ -76,7 +123,11 @@ impl ClientProcess {
         if let Some(err) = child.stderr.take() {
             output.push(tokio::spawn(capped(err)));
         }
-        Ok(ClientProcess { child, output })
+        Ok(ClientProcess {
+            child,
+            group,
+            output,
+        })
     }
 
     /// Waits for the client to exit by itself (it gave up before connecting).
@@ -84,11 +135,17 @@ impl ClientProcess {
         self.child.wait().await
     }
 
-    /// Kills the client (if it still runs), reaps it and collects its output.
+    /// Kills the client and everything it started (if still running), reaps it and
+    /// collects its output.
     pub async fn finish(mut self) -> Ended {
         let status = match self.child.try_wait() {
-            Ok(Some(status)) => status.to_string(),
+            Ok(Some(status)) => {
+                // The client is gone, but what it left in the background is not.
+                self.group.kill();
+                status.to_string()
+            }
             _ => {
+                self.group.kill();
                 let _ = self.child.start_kill();
                 match tokio::time::timeout(REAP_GRACE, self.child.wait()).await {
                     Ok(Ok(_)) => "killed by the harness".to_string(),

@@ -9,6 +9,7 @@ use super::process::ClientProcess;
 use super::profile::{expand, Profile, PASSWORD, USER};
 use super::script::ClientScenario;
 use crate::checks::{CheckContext, Verdict};
+use crate::events::{NoObserver, RunObserver};
 use crate::report::model::{CheckResult, Outcome, Report, TargetReport};
 use crate::session::Transcript;
 use crate::target::{Credentials, Endpoint, Policy, Protocol, Scheme};
@@ -63,6 +64,17 @@ pub async fn run(
     scenarios: &[ClientScenario],
     options: &ClientTestOptions,
 ) -> Result<Report, ClientTestError> {
+    run_observed(profiles, scenarios, options, Arc::new(NoObserver)).await
+}
+
+/// [`run`], telling `observer` as profiles (targets, in profile order) start and
+/// scenarios finish, so a run cut short by Ctrl-C can still report what it judged.
+pub async fn run_observed(
+    profiles: &[Profile],
+    scenarios: &[ClientScenario],
+    options: &ClientTestOptions,
+    observer: Arc<dyn RunObserver>,
+) -> Result<Report, ClientTestError> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -77,6 +89,8 @@ pub async fn run(
         move |source| ClientTestError::Io { path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    // Removed however the run ends, Ctrl-C (the future dropped) included.
+    let _remove_dir = RemoveDir(dir.clone());
     let pki = Arc::new(TestPki::generate()?);
     let cafile = dir.join("test-ca.pem");
     std::fs::write(&cafile, pki.ca_pem()).map_err(io_error(&cafile))?;
@@ -96,21 +110,21 @@ pub async fn run(
             .cloned()
             .enumerate()
             .collect();
+        observer.target_started(p, &format!("client:{}", profile.name), mine.len());
         targets.push(TargetReport {
             target: format!("client:{}", profile.name),
             protocol: profile.protocol.name().into(),
-            policy: match profile.protocol {
-                Protocol::Smtp => Policy::Submission,
-                Protocol::Imap | Protocol::Pop3 => Policy::Mailbox,
-            },
+            policy: policy_for(profile.protocol),
             reachable: true,
             results: Vec::new(),
         });
         for (index, scenario) in mine {
-            let (env, profile) = (env.clone(), profile.clone());
+            let (env, profile, observer) = (env.clone(), profile.clone(), observer.clone());
             tasks.spawn(async move {
                 let _permit = env.jobs.acquire().await;
-                (p, index, run_scenario(&scenario, &profile, &env).await)
+                let result = run_scenario(&scenario, &profile, &env).await;
+                observer.check_finished(p, &result);
+                (p, index, result)
             });
         }
     }
@@ -124,12 +138,31 @@ pub async fn run(
     for (p, _, result) in done {
         targets[p].results.push(result);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    for p in 0..targets.len() {
+        observer.target_finished(p);
+    }
     Ok(Report::new(
         started_at,
         started.elapsed().as_millis() as u64,
         targets,
     ))
+}
+
+/// Removes the run's work directory when dropped.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The policy a client of `protocol` is judged under (its target in the report).
+pub fn policy_for(protocol: Protocol) -> Policy {
+    match protocol {
+        Protocol::Smtp => Policy::Submission,
+        Protocol::Imap | Protocol::Pop3 => Policy::Mailbox,
+    }
 }
 
 /// What every scenario of a run shares.

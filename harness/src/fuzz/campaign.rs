@@ -56,6 +56,12 @@ const MAX_CANDIDATES: usize = 64;
 pub const LAG: Duration = Duration::from_secs(2);
 /// How long a replay waits, after the session, for the monitor to report.
 const GRACE: Duration = Duration::from_millis(1000);
+
+/// How long a campaign may go on after its `--duration` (or Ctrl-C) to finish
+/// what it has in flight: sessions waiting out a silence, a minimization, a
+/// restart. Then it is cut; what it found is on disk already. Without this cap a
+/// campaign of hangs overran a 3 s duration by more than a minute, minimizing.
+pub const WIND_DOWN: Duration = Duration::from_secs(1);
 /// Most sessions kept in a finding's window.
 const MAX_WINDOW: usize = 64;
 /// Most minimization runs of a finding a monitor saw (each waits for the log).
@@ -227,6 +233,8 @@ pub struct Campaign {
     /// so that triage and minimization, which run between polls of the main loop,
     /// can see it too and cut their replays short.
     stop_requested: Arc<AtomicBool>,
+    /// When [`Campaign::run`] started; the duration counts from here.
+    started: Instant,
 }
 
 impl Campaign {
@@ -268,6 +276,7 @@ impl Campaign {
             recent: VecDeque::new(),
             suspects: Vec::new(),
             stop_requested: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
         })
     }
 
@@ -277,31 +286,69 @@ impl Campaign {
         mut self,
         stop: impl Future<Output = ()>,
     ) -> Result<CampaignSummary, FuzzError> {
+        self.started = Instant::now();
+        let deadline = self.deadline();
         let stop_requested = self.stop_requested.clone();
-        let result = {
+        let (result, cut) = {
             let mut drive = std::pin::pin!(self.drive());
             let mut stop = std::pin::pin!(stop);
-            tokio::select! {
-                result = &mut drive => result,
-                () = &mut stop => {
-                    // Let the campaign wind down (what it minimizes is saved as far
-                    // as it got) rather than dropping it mid-write.
-                    stop_requested.store(true, Ordering::SeqCst);
-                    drive.await
+            let time_up = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
                 }
+            };
+            let ended = tokio::select! {
+                result = &mut drive => Some(result),
+                () = &mut stop => {
+                    stop_requested.store(true, Ordering::SeqCst);
+                    None
+                }
+                () = time_up => None,
+            };
+            match ended {
+                Some(result) => (result, false),
+                // Let the campaign wind down (what it minimizes is saved as far as
+                // it got), but only for so long. Files are written synchronously,
+                // so dropping it between polls never leaves one half-written.
+                None => match tokio::time::timeout(WIND_DOWN, &mut drive).await {
+                    Ok(result) => (result, false),
+                    Err(_) => (Ok(()), true),
+                },
             }
         };
+        if cut {
+            self.update_summary(self.started);
+            let _ = self.write_stats();
+            if self.options.status_line {
+                self.draw_status();
+                eprintln!();
+            }
+        }
         self.target.shutdown().await;
+        if cut && crate::containers::reaper::any_started() {
+            // A container restart cut half-way is one the target does not know of.
+            if let Ok(docker) = crate::containers::docker::engine().await {
+                let _ = crate::containers::reaper::remove_this_process(&docker).await;
+            }
+        }
         result.map(|()| self.summary)
     }
 
-    /// Whether Ctrl-C (the caller's stop) has come.
+    /// When the duration is up (`None`: too far away to say).
+    fn deadline(&self) -> Option<Instant> {
+        self.started.checked_add(self.options.duration)
+    }
+
+    /// Whether Ctrl-C (the caller's stop) has come or the duration is up: triage
+    /// and minimization then stop replaying.
     fn stopping(&self) -> bool {
         self.stop_requested.load(Ordering::SeqCst)
+            || self.deadline().is_some_and(|at| Instant::now() >= at)
     }
 
     async fn drive(&mut self) -> Result<(), FuzzError> {
-        let started = Instant::now();
+        let started = self.started;
         let monitored = self.target.monitored();
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -768,6 +815,7 @@ impl Campaign {
         if monitored && !watched {
             return Ok(Some(path));
         }
+        let deadline = self.deadline();
         let (target, governors, session) =
             (&mut self.target, &self.governors, &self.options.session);
         let stop_requested = self.stop_requested.clone();
@@ -779,8 +827,10 @@ impl Campaign {
             self.options.minimize_budget
         };
         let (small, _) = minimize(case.clone(), budget, async |c: &Case| {
-            if stop_requested.load(Ordering::SeqCst) {
-                // Ctrl-C: no more replays; what is smallest so far is saved.
+            if stop_requested.load(Ordering::SeqCst)
+                || deadline.is_some_and(|at| Instant::now() >= at)
+            {
+                // Ctrl-C or time up: no more replays; what is smallest so far is saved.
                 return false;
             }
             if watched {

@@ -2,7 +2,7 @@
 //! per check; a fail is a `failure`, an error an `error`, a skip `skipped`; the
 //! detail is the message and the transcript goes to system-out.
 
-use super::model::{Outcome, Report};
+use super::model::{Outcome, Report, INTERRUPTED_NOTE};
 use crate::session::transcript::render;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;
@@ -13,6 +13,11 @@ pub fn to_junit(report: &Report) -> Result<String, quick_junit::SerializeError> 
     junit.set_time(Duration::from_millis(report.duration_ms));
     for target in &report.targets {
         let mut suite = TestSuite::new(target.target.as_str());
+        if report.interrupted {
+            // Checks that never finished have no test case; say why they are missing.
+            suite.add_property(quick_junit::Property::new("interrupted", "true"));
+            suite.set_system_err(INTERRUPTED_NOTE);
+        }
         for result in &target.results {
             let status = match result.status {
                 Outcome::Pass => TestCaseStatus::success(),

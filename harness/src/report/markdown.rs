@@ -3,7 +3,7 @@
 //! link to the HTML report. Server text is escaped so that it can neither format,
 //! link, mention anyone nor smuggle HTML into the page that shows it.
 
-use super::model::{BaselineMark, Outcome, Report};
+use super::model::{BaselineMark, Outcome, Report, INTERRUPTED_NOTE};
 use super::overview::{self, BaselineCounts};
 use std::fmt::Write as _;
 
@@ -19,12 +19,17 @@ pub fn to_markdown(report: &Report, html_link: &str) -> String {
     let mut out = String::new();
     let verdict = if s.fail > 0 {
         "❌ failed"
+    } else if report.interrupted {
+        "⏹️ interrupted"
     } else if s.error > 0 {
         "⚠️ not everything could be judged"
     } else {
         "✅ passed"
     };
     let _ = writeln!(out, "## mailtls: {verdict}\n");
+    if report.interrupted {
+        let _ = writeln!(out, "> ⏹️ **{INTERRUPTED_NOTE}**\n");
+    }
     let _ = writeln!(
         out,
         "**{}** passed · **{}** failed · **{}** skipped · **{}** errors — {} check(s) on {} target(s) in {} ms",

@@ -237,7 +237,15 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// Counts by outcome over every target.
     pub summary: Summary,
+    /// True when the run was interrupted (Ctrl-C) and the report holds only the
+    /// checks that had finished; absent from JSON otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
+
+/// What every human-readable format says of an interrupted report.
+pub const INTERRUPTED_NOTE: &str =
+    "interrupted (Ctrl-C): only the checks that finished before it are in this report";
 
 impl Report {
     /// Builds a report, computing the summary from the results.
@@ -250,6 +258,13 @@ impl Report {
             duration_ms,
             targets,
             summary,
+            interrupted: false,
         }
+    }
+
+    /// Marks the report as cut short by Ctrl-C: it holds only the checks that finished.
+    pub fn interrupted(mut self) -> Report {
+        self.interrupted = true;
+        self
     }
 }

@@ -31,6 +31,12 @@ pub fn to_sarif(report: &Report) -> Value {
             }
         }
     }
+    if report.interrupted {
+        notifications.push(json!({
+            "level": "error",
+            "message": {"text": super::model::INTERRUPTED_NOTE},
+        }));
+    }
     json!({
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -42,7 +48,8 @@ pub fn to_sarif(report: &Report) -> Value {
                 "rules": rules.iter().map(Rule::to_json).collect::<Vec<_>>(),
             }},
             "invocations": [{
-                "executionSuccessful": true,
+                // An interrupted run did not do what it was asked; what it found stands.
+                "executionSuccessful": !report.interrupted,
                 "startTimeUtc": report.started_at,
                 "toolExecutionNotifications": notifications,
             }],

@@ -1,7 +1,7 @@
 //! The compact terminal summary: one line per failed or errored check with its
 //! detail, then the counts.
 
-use super::model::{Outcome, Report};
+use super::model::{Outcome, Report, INTERRUPTED_NOTE};
 use std::fmt::Write as _;
 
 /// Renders the summary printed at the end of `mailtls run`.
@@ -33,5 +33,8 @@ pub fn summary(report: &Report) -> String {
         s.error,
         report.duration_ms
     );
+    if report.interrupted {
+        let _ = writeln!(out, "{INTERRUPTED_NOTE}");
+    }
     out
 }

@@ -1,6 +1,7 @@
 //! Writes the chosen formats of a report into a directory.
 
 use super::model::Report;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -76,6 +77,24 @@ pub struct WriteOptions {
     pub html_url: Option<String>,
 }
 
+/// Creates `dir` if missing and proves a file can be created in it, so a run can
+/// refuse an unwritable report folder before its first connection rather than
+/// after every check ran.
+pub fn prepare_dir(dir: &Path) -> Result<(), WriteError> {
+    let io = |source| WriteError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let probe = temp_path(dir, "probe");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(io)?;
+    std::fs::remove_file(&probe).map_err(io)
+}
+
 /// Writes `formats` into `dir` (created if missing) and returns the paths written.
 /// Each file is written to a temporary name and renamed, so a reader never sees half a report.
 pub fn write_report(
@@ -115,14 +134,100 @@ pub fn write_report_with(
             reason,
         })?;
         let path = dir.join(format.file_name());
-        let partial = dir.join(format!(".{}.partial", format.file_name()));
-        std::fs::write(&partial, text)
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .map_err(|source| WriteError::Io {
+        write_atomically(&path, |file| file.write_all(text.as_bytes())).map_err(|source| {
+            WriteError::Io {
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// A name in `dir` no other writer uses: `.<name>.<pid>-<random>.partial`.
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(
+        ".{name}.{}-{:08x}.partial",
+        std::process::id(),
+        rand::random::<u32>()
+    ))
+}
+
+/// Writes `path` through a temporary file in the same folder, synced and then
+/// renamed over it, so `path` is either the old file or the whole new one. On any
+/// failure (a full disk mid-way, a failed sync or rename) the temporary file is
+/// removed: nothing half-written is left behind.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = temp_path(dir, &name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)?;
+    let result = write(&mut file)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&temp, path)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_write_failing_mid_way_leaves_no_temporary_file_and_the_old_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, "old").unwrap();
+        let failed = write_atomically(&path, |file| {
+            file.write_all(b"half a rep")?;
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        });
+        assert_eq!(failed.unwrap_err().raw_os_error(), Some(28));
+        assert_eq!(entries(dir.path()), ["report.json"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+    }
+
+    #[test]
+    fn a_whole_write_replaces_the_file_and_leaves_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_atomically(&path, |file| file.write_all(b"new")).unwrap();
+        assert_eq!(entries(dir.path()), ["report.json"]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    #[test]
+    fn prepare_dir_refuses_a_folder_under_a_file_and_leaves_no_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let refused = prepare_dir(&file.join("sub")).unwrap_err();
+        assert!(refused.to_string().contains("file/sub"), "{refused}");
+        prepare_dir(&dir.path().join("new")).unwrap();
+        assert!(entries(&dir.path().join("new")).is_empty());
+    }
 }

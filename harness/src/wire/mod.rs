@@ -127,7 +127,7 @@ pub enum DecodeError {
     #[error("incomplete: more bytes are needed")]
     Incomplete,
     /// A line, a reply or a literal exceeded its cap.
-    #[error("{what} longer than {limit} bytes at byte {offset}")]
+    #[error("{}", too_long_message(what, *limit, *offset))]
     TooLong {
         /// What grew too long: a line, a reply, a literal.
         what: &'static str,
@@ -146,6 +146,26 @@ pub enum DecodeError {
     },
 }
 
+/// The words for a [`DecodeError::TooLong`]: each cap in its own unit. A line, a
+/// literal or a buffer is capped in bytes ([`Limits::max_line`],
+/// [`Limits::max_literal`]); a reply or response in lines ([`Limits::max_lines`]); a
+/// run of IMAP untagged responses in responses.
+fn too_long_message(what: &str, limit: usize, offset: usize) -> String {
+    match what {
+        "line" | "literal" | "buffered reply" => {
+            format!("{what} longer than {limit} bytes at byte {offset}")
+        }
+        "reply" | "response" | "multi-line response" => {
+            format!("{what} of more than {limit} lines at byte {offset}")
+        }
+        "run of untagged responses" => {
+            format!("{what} longer than {limit} responses at byte {offset}")
+        }
+        // A new `what` without its unit here still reads truthfully.
+        _ => format!("{what} over its cap of {limit} at byte {offset}"),
+    }
+}
+
 /// A complete value decoded from the front of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded<T> {
@@ -155,4 +175,62 @@ pub struct Decoded<T> {
     pub consumed: usize,
     /// Framing deviations the decoder tolerated, in order.
     pub deviations: Vec<Deviation>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DecodeError, Limits};
+
+    fn message<T: std::fmt::Debug>(decoded: Result<T, DecodeError>) -> String {
+        decoded.expect_err("the cap is exceeded").to_string()
+    }
+
+    /// Every cap is named in its own unit: a reply of too many lines never claims
+    /// to be too many bytes.
+    #[test]
+    fn too_long_names_the_unit_of_each_cap() {
+        let limits = Limits {
+            max_line: 24,
+            max_lines: 2,
+            max_literal: 4,
+        };
+        let messages = [
+            message(super::smtp::Reply::decode(
+                b"250 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                &limits,
+            )),
+            message(super::smtp::Reply::decode(b"250-a\r\n250-b\r\n", &limits)),
+            message(super::imap::Response::decode(
+                b"* 1 FETCH (BODY[] {5}\r\n",
+                &limits,
+            )),
+            message(super::imap::Response::decode(
+                b"* 1 {1}\r\na {1}\r\nb",
+                &limits,
+            )),
+            message(super::pop3::MultiLine::decode(
+                b"+OK\r\na\r\nb\r\nc\r\n",
+                &limits,
+            )),
+            DecodeError::TooLong {
+                what: "run of untagged responses",
+                offset: 0,
+                limit: 10_000,
+            }
+            .to_string(),
+            DecodeError::TooLong {
+                what: "buffered reply",
+                offset: 70_000,
+                limit: 65_536,
+            }
+            .to_string(),
+            DecodeError::TooLong {
+                what: "greeting",
+                offset: 0,
+                limit: 3,
+            }
+            .to_string(),
+        ];
+        insta::assert_snapshot!(messages.join("\n"));
+    }
 }

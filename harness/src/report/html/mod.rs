@@ -9,7 +9,9 @@
 pub mod escape;
 pub mod transcript;
 
-use super::model::{BaselineMark, CheckResult, Outcome, Report, Severity, TargetReport};
+use super::model::{
+    BaselineMark, CheckResult, Outcome, Report, Severity, TargetReport, INTERRUPTED_NOTE,
+};
 use super::overview::{self, BaselineCounts};
 use super::references;
 use escape::text;
@@ -50,8 +52,16 @@ pub fn to_html(report: &Report) -> String {
 fn headline(report: &Report) -> String {
     let s = &report.summary;
     format!(
-        "{} failed, {} passed, {} skipped, {} errors",
-        s.fail, s.pass, s.skip, s.error
+        "{}{} failed, {} passed, {} skipped, {} errors",
+        if report.interrupted {
+            "interrupted: "
+        } else {
+            ""
+        },
+        s.fail,
+        s.pass,
+        s.skip,
+        s.error
     )
 }
 
@@ -59,6 +69,8 @@ fn header(out: &mut String, report: &Report) {
     let s = &report.summary;
     let (verdict, class) = if s.fail > 0 {
         ("Failed", "fail")
+    } else if report.interrupted {
+        ("Interrupted", "error")
     } else if s.error > 0 {
         ("Not everything could be judged", "error")
     } else {
@@ -92,6 +104,13 @@ fn header(out: &mut String, report: &Report) {
         worst.map_or("none", Severity::name)
     );
     out.push_str("</div>\n");
+    if report.interrupted {
+        let _ = writeln!(
+            out,
+            "<p class=\"interrupted\"><b>{}</b></p>",
+            text(INTERRUPTED_NOTE)
+        );
+    }
     if let Some(b) = BaselineCounts::of(report) {
         let _ = writeln!(
             out,
