@@ -531,3 +531,58 @@ fn not_run(check: &Check, status: Outcome, detail: &str) -> CheckResult {
         baseline: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result_with(bytes: usize) -> CheckResult {
+        CheckResult {
+            id: "smtp.test".into(),
+            title: String::new(),
+            status: Outcome::Error,
+            severity: crate::report::model::Severity::Low,
+            references: Vec::new(),
+            duration_ms: 0,
+            detail: String::new(),
+            transcript: (0..bytes / 1000)
+                .map(|i| TranscriptEntry {
+                    dir: Dir::Server,
+                    t_ms: i as u64,
+                    data: "s".repeat(1000 - crate::session::transcript::ENTRY_COST),
+                })
+                .collect(),
+            baseline: None,
+        }
+    }
+
+    fn cost(result: &CheckResult) -> usize {
+        result.transcript.iter().map(entry_cost).sum()
+    }
+
+    #[test]
+    fn a_run_keeps_whole_transcripts_until_its_budget_is_spent_then_less() {
+        let budget = RunBudget::default();
+        let per_result = 64 * 1000;
+        let fits = RUN_TRANSCRIPT_BUDGET.div_ceil(per_result);
+        for _ in 0..fits {
+            let mut result = result_with(per_result);
+            budget.charge(&mut result);
+            assert_eq!(cost(&result), per_result, "cut before the budget was spent");
+        }
+        let mut late = result_with(per_result);
+        budget.charge(&mut late);
+        let kept: usize = late
+            .transcript
+            .iter()
+            .filter(|e| e.dir != Dir::Note)
+            .map(entry_cost)
+            .sum();
+        assert!(
+            kept <= KEEP_WHEN_SPENT.head + KEEP_WHEN_SPENT.tail,
+            "{kept}"
+        );
+        assert!(late.transcript.iter().any(|e| e.dir == Dir::Note));
+        assert_eq!(late.transcript.last().unwrap().t_ms, 63);
+    }
+}
