@@ -106,6 +106,10 @@ pub enum SessionError {
         ms: u64,
         /// What the session was waiting for.
         waiting_for: String,
+        /// Whether the ceiling of a whole answer passed, not the read timeout:
+        /// the server kept sending without finishing its answer, which another
+        /// connection would most likely see again.
+        whole_answer: bool,
     },
     /// The server closed the connection.
     #[error("server closed the connection while we waited for {waiting_for}")]
@@ -164,8 +168,10 @@ impl SessionError {
     }
 
     /// Whether another connection might well fare better: the harness's trouble,
-    /// but not a connect that failed where none ever succeeded (nothing listens)
-    /// and not a governor that has already spent its budget on retries.
+    /// but not a connect that failed where none ever succeeded (nothing listens),
+    /// not a governor that has already spent its budget on retries, and not a
+    /// bound the server ran into by sending (an answer that never ended or grew
+    /// past the caps) or the check's own deadline: those would come again.
     pub fn is_worth_retrying(&self) -> bool {
         self.is_harness_trouble()
             && !self.is_connect_failure()
@@ -173,6 +179,10 @@ impl SessionError {
                 self,
                 SessionError::Overloaded(_)
                     | SessionError::OutOfTime { .. }
+                    | SessionError::Timeout {
+                        whole_answer: true,
+                        ..
+                    }
                     | SessionError::Decode(DecodeError::TooLong { .. })
             )
     }
@@ -296,6 +306,7 @@ impl Connection {
                     SessionError::Timeout {
                         ms: options.timeout.as_millis() as u64,
                         waiting_for,
+                        whole_answer: false,
                     }
                 };
                 transcript.note(err.to_string());
@@ -667,6 +678,7 @@ impl Connection {
                         waiting_for: format!(
                             "the end of {waiting_for} (one answer may take at most {ANSWER_CEILING_FACTOR} x --timeout in all)"
                         ),
+                        whole_answer: true,
                     };
                     self.transcript.note(err.to_string());
                     err
@@ -688,6 +700,7 @@ impl Connection {
         SessionError::Timeout {
             ms: self.options.timeout.as_millis() as u64,
             waiting_for: waiting_for.to_string(),
+            whole_answer: false,
         }
     }
 }
