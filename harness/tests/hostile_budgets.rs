@@ -464,3 +464,42 @@ async fn the_runner_stops_a_check_that_overruns_its_budget() {
     );
     assert!(started.elapsed() >= Duration::from_millis(1200));
 }
+
+/// Greets and then says nothing more.
+fn smtp_mute(stream: &mut TcpStream, session: &Session) -> std::io::Result<()> {
+    stream.write_all(b"220 mute ESMTP\r\n")?;
+    while session.go_on() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn silence_cut_short_by_the_check_deadline_is_no_evidence_of_silence() {
+    use mailtls::session::{Connection, SessionError, SessionOptions, Waited};
+    let peer = Peer::start(smtp_mute);
+    let budget = Duration::from_millis(300);
+    let options = SessionOptions {
+        timeout: Duration::from_secs(5),
+        deadline: Some(CheckDeadline {
+            at: tokio::time::Instant::now() + budget,
+            budget,
+        }),
+        ..SessionOptions::default()
+    };
+    let mut conn = Connection::connect("127.0.0.1", peer.port, false, options, Transcript::new())
+        .await
+        .map_err(|(e, _)| e)
+        .expect("connect");
+    assert!(matches!(
+        conn.wait_for_bytes(Duration::from_secs(5)).await,
+        Ok(Waited::Spoke(_))
+    ));
+    // Waiting 5 s for silence would end as `Quiet`; the check's deadline ends
+    // it sooner, and that is an error, not a quiet server.
+    let waited = conn.wait_for_bytes(Duration::from_secs(5)).await;
+    assert!(
+        matches!(waited, Err(SessionError::OutOfTime { budget_ms: 300, .. })),
+        "{waited:?}"
+    );
+}
