@@ -2,19 +2,67 @@
 //! embedded server started, a whole host's ports probed), then every check runs on
 //! its own connection, checks of one endpoint concurrently up to `--jobs`
 //! connections, endpoints side by side.
+//!
+//! The runner holds two budgets: every check's time (its sessions end by its
+//! deadline; one that still overruns is stopped), and the transcript bytes of the
+//! whole run (once spent, each transcript keeps only its head and tail), so that
+//! neither a run's duration nor its report grows with what servers send.
 
-use crate::checks::{Catalogue, Check, CheckContext, CLIENT_NAME};
+use crate::checks::{check_budget, Catalogue, Check, CheckContext, CLIENT_NAME};
 use crate::events::{NoObserver, RunObserver};
 use crate::report::model::{CheckResult, Dir, Outcome, Report, TargetReport, TranscriptEntry};
 use crate::server::ServerError;
+use crate::session::conn::CheckDeadline;
+use crate::session::governor::BUDGET_TIMEOUTS;
+use crate::session::transcript::{entry_cost, keep_head_and_tail, Keep};
 use crate::session::{Dial, SessionError, SessionOptions, Transcript};
 use crate::target::container::{ContainerError, ContainerTarget};
 use crate::target::embedded::EmbeddedTarget;
 use crate::target::{Credentials, Endpoint, Policy, Scheme, TargetSpec};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+/// Transcript bytes (text plus a little per entry) the results of one run keep
+/// in all, every target together. A whole embedded run keeps about 0.3 MiB; past
+/// this, every later result keeps only [`KEEP_WHEN_SPENT`], so the report (and
+/// every format rendered from it) stays a few MiB whatever servers send.
+pub const RUN_TRANSCRIPT_BUDGET: usize = 4 * 1024 * 1024;
+
+/// What each transcript keeps once the run's budget is spent.
+pub const KEEP_WHEN_SPENT: Keep = Keep {
+    head: 2 * 1024,
+    tail: 2 * 1024,
+};
+
+/// How long after its deadline a check that has not returned is stopped. Its
+/// sessions end at the deadline by themselves; what may still run is an open
+/// through the governor, whose back-offs are bounded by [`BUDGET_TIMEOUTS`]
+/// read timeouts, and the check's own wrapping up: one timeout more.
+fn grace(timeout: std::time::Duration) -> std::time::Duration {
+    timeout * (BUDGET_TIMEOUTS + 1)
+}
+
+/// The transcript bytes a run has kept so far.
+#[derive(Debug, Default)]
+struct RunBudget {
+    spent: AtomicUsize,
+}
+
+impl RunBudget {
+    /// Charges `result`'s transcript to the run, cut to [`KEEP_WHEN_SPENT`]
+    /// first when the run has spent its budget.
+    fn charge(&self, result: &mut CheckResult) {
+        if self.spent.load(Ordering::Relaxed) >= RUN_TRANSCRIPT_BUDGET {
+            let whole = std::mem::take(&mut result.transcript);
+            result.transcript = keep_head_and_tail(whole, KEEP_WHEN_SPENT);
+        }
+        let cost = result.transcript.iter().map(entry_cost).sum();
+        self.spent.fetch_add(cost, Ordering::Relaxed);
+    }
+}
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -314,13 +362,16 @@ pub async fn run_observed(
         .unwrap_or_default();
     let clock = Instant::now();
     let prepared = prepare(specs, options).await?;
+    let budget = Arc::new(RunBudget::default());
     let mut tasks = JoinSet::new();
     for (index, target) in prepared.targets.iter().cloned().enumerate() {
         let catalogue = catalogue.clone();
         let jobs = options.jobs;
         let observer = observer.clone();
+        let budget = budget.clone();
         tasks.spawn(async move {
-            let report = run_target_observed(&catalogue, &target, jobs, index, &*observer).await;
+            let report =
+                run_target_within(&catalogue, &target, jobs, index, &*observer, &budget).await;
             (index, report)
         });
     }
@@ -360,6 +411,26 @@ pub async fn run_target_observed(
     index: usize,
     observer: &dyn RunObserver,
 ) -> TargetReport {
+    run_target_within(
+        catalogue,
+        target,
+        jobs,
+        index,
+        observer,
+        &RunBudget::default(),
+    )
+    .await
+}
+
+/// [`run_target_observed`], charging transcripts to the run's `budget`.
+async fn run_target_within(
+    catalogue: &Catalogue,
+    target: &PreparedTarget,
+    jobs: usize,
+    index: usize,
+    observer: &dyn RunObserver,
+    budget: &RunBudget,
+) -> TargetReport {
     let ctx = Arc::new(target.ctx.clone());
     let endpoint = &target.ctx.endpoint;
     let checks: Vec<_> = catalogue
@@ -380,11 +451,12 @@ pub async fn run_target_observed(
             let permits = permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                (slot, check.run(&ctx).await)
+                (slot, run_within_budget(&check, &ctx).await)
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((slot, result)) = joined {
+            if let Ok((slot, mut result)) = joined {
+                budget.charge(&mut result);
                 observer.check_finished(index, &result);
                 results[slot] = Some(result);
             }
@@ -413,6 +485,37 @@ pub async fn run_target_observed(
     }
 }
 
+/// Runs `check` under its time budget, which starts now (its turn among
+/// `--jobs` has come). Its sessions end by the deadline and it returns with its
+/// transcript; one that has not returned [`grace`] later is stopped, and its
+/// result is an `error` that names the budget.
+async fn run_within_budget(check: &Check, ctx: &CheckContext) -> CheckResult {
+    let timeout = ctx.session.timeout;
+    let budget = check_budget(timeout);
+    let started = tokio::time::Instant::now();
+    let mut ctx = ctx.clone();
+    ctx.session.deadline = Some(CheckDeadline {
+        at: started + budget,
+        budget,
+    });
+    let stop = started + budget + grace(timeout);
+    match tokio::time::timeout_at(stop, check.run(&ctx)).await {
+        Ok(result) => result,
+        Err(_) => {
+            let detail = format!(
+                "the check's time budget of {} ms ({} x --timeout) ran out, and it was stopped {} ms later (what it had recorded was lost with it)",
+                budget.as_millis(),
+                crate::checks::CHECK_BUDGET_TIMEOUTS,
+                grace(timeout).as_millis()
+            );
+            CheckResult {
+                duration_ms: started.elapsed().as_millis() as u64,
+                ..not_run(check, Outcome::Error, &detail)
+            }
+        }
+    }
+}
+
 /// The result of a check that never ran.
 fn not_run(check: &Check, status: Outcome, detail: &str) -> CheckResult {
     let meta = check.meta();
@@ -426,5 +529,60 @@ fn not_run(check: &Check, status: Outcome, detail: &str) -> CheckResult {
         detail: detail.into(),
         transcript: Vec::new(),
         baseline: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result_with(bytes: usize) -> CheckResult {
+        CheckResult {
+            id: "smtp.test".into(),
+            title: String::new(),
+            status: Outcome::Error,
+            severity: crate::report::model::Severity::Low,
+            references: Vec::new(),
+            duration_ms: 0,
+            detail: String::new(),
+            transcript: (0..bytes / 1000)
+                .map(|i| TranscriptEntry {
+                    dir: Dir::Server,
+                    t_ms: i as u64,
+                    data: "s".repeat(1000 - crate::session::transcript::ENTRY_COST),
+                })
+                .collect(),
+            baseline: None,
+        }
+    }
+
+    fn cost(result: &CheckResult) -> usize {
+        result.transcript.iter().map(entry_cost).sum()
+    }
+
+    #[test]
+    fn a_run_keeps_whole_transcripts_until_its_budget_is_spent_then_less() {
+        let budget = RunBudget::default();
+        let per_result = 64 * 1000;
+        let fits = RUN_TRANSCRIPT_BUDGET.div_ceil(per_result);
+        for _ in 0..fits {
+            let mut result = result_with(per_result);
+            budget.charge(&mut result);
+            assert_eq!(cost(&result), per_result, "cut before the budget was spent");
+        }
+        let mut late = result_with(per_result);
+        budget.charge(&mut late);
+        let kept: usize = late
+            .transcript
+            .iter()
+            .filter(|e| e.dir != Dir::Note)
+            .map(entry_cost)
+            .sum();
+        assert!(
+            kept <= KEEP_WHEN_SPENT.head + KEEP_WHEN_SPENT.tail,
+            "{kept}"
+        );
+        assert!(late.transcript.iter().any(|e| e.dir == Dir::Note));
+        assert_eq!(late.transcript.last().unwrap().t_ms, 63);
     }
 }

@@ -15,6 +15,7 @@ pub use native::NativeCheck;
 
 use crate::report::model::{CheckResult, Outcome};
 use crate::scenario::{self, Meta, Scenario, ScenarioError};
+use crate::session::conn::CheckDeadline;
 use crate::target::Protocol;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,25 @@ const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// After this many tries the least wait grows no more.
 const BUSY_PAUSE_GROWTH: u32 = 3;
+
+/// The time budget of one check, in read timeouts (`--timeout`), from when it
+/// starts (after waiting for its turn among `--jobs`) to its verdict. It must not
+/// cut a check that a slow but honest server keeps busy, so it covers the worst
+/// legitimate path with room: the busy-server retries start within
+/// [`RETRY_BUDGET_TIMEOUTS`](crate::session::governor::RETRY_BUDGET_TIMEOUTS) (12),
+/// and the last attempt may need a connection through the governor's back-offs
+/// ([`BUDGET_TIMEOUTS`](crate::session::governor::BUDGET_TIMEOUTS), 4),
+/// greylisting waited out (3), and the longest check, `smtp.data.smuggling`, 11
+/// probes four at a time with a patient retry each, that is about 40 answers in a
+/// row on its critical path against a tarpit that delays every one by most of a
+/// timeout. 12 + 4 + 3 + 40 rounds up to 60: five minutes with the default
+/// `--timeout` of 5 s. Hostile servers end far sooner, at the per-answer bounds.
+pub const CHECK_BUDGET_TIMEOUTS: u32 = 60;
+
+/// A check's time budget under read timeout `timeout`.
+pub fn check_budget(timeout: std::time::Duration) -> std::time::Duration {
+    timeout * CHECK_BUDGET_TIMEOUTS
+}
 
 /// The EHLO name the harness gives itself (`.invalid` is reserved, RFC 2606).
 pub const CLIENT_NAME: &str = "mailtls.invalid";
@@ -56,9 +76,25 @@ impl Check {
     /// does not apply to the endpoint, policy or user is `skip` without connecting.
     /// A check the server interrupted by saying it is busy runs again after the
     /// governor's back-off, a few times within a few `--timeout`s; the transcript
-    /// keeps every attempt.
+    /// keeps every attempt. Every session of the check ends by the check's
+    /// deadline (from `ctx`, or [`check_budget`] from now when it has none), so
+    /// the check returns its transcript even when a server would hold it longer;
+    /// the runner stops a check that still overruns.
     pub async fn run(&self, ctx: &CheckContext) -> CheckResult {
         let started = Instant::now();
+        let mut own;
+        let ctx = match ctx.session.deadline {
+            Some(_) => ctx,
+            None => {
+                own = ctx.clone();
+                let budget = check_budget(ctx.session.timeout);
+                own.session.deadline = Some(CheckDeadline {
+                    at: tokio::time::Instant::from_std(started) + budget,
+                    budget,
+                });
+                &own
+            }
+        };
         let meta = self.meta();
         let mut transcript = ctx.new_transcript();
         if let Some(reason) = skip_reason(meta, ctx) {
@@ -77,7 +113,15 @@ impl Check {
                 Check::Script(scenario) => scenario::run::run(scenario, ctx, transcript).await,
                 Check::Native(check) => check.run(ctx, transcript).await,
             };
-            if verdict.server_busy && attempt < CHECK_ATTEMPTS && started.elapsed() < budget {
+            let time_left = ctx
+                .session
+                .deadline
+                .is_none_or(|deadline| tokio::time::Instant::now() < deadline.at);
+            if verdict.server_busy
+                && attempt < CHECK_ATTEMPTS
+                && started.elapsed() < budget
+                && time_left
+            {
                 // The governor's back-off, and at least a second more per try:
                 // a busy or greylisting server wants time, not a quick return.
                 let backoff = ctx.governor.overloaded_since(generation);

@@ -435,7 +435,8 @@ fn event_of(e: SessionError, step: usize) -> Event {
             step,
             error: e.to_string(),
         },
-        SessionError::Timeout { .. } => Event::Silent { step },
+        // The fuzzer's sessions have no check deadline: out of time cannot happen.
+        SessionError::Timeout { .. } | SessionError::OutOfTime { .. } => Event::Silent { step },
         SessionError::Handshake(error)
         | SessionError::HandshakeDropped(error)
         | SessionError::HandshakeNotTls(error) => Event::TlsFailed { step, error },

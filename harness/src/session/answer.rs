@@ -9,6 +9,12 @@ use crate::wire::{imap, pop3, smtp, Capabilities};
 /// a server streaming untagged data forever must not keep a check alive forever.
 const MAX_UNTAGGED: usize = 1000;
 
+/// The most bytes one answer may take, all its untagged responses and literals
+/// together: two of the largest literals the codec frames. No answer a check
+/// asks for (a greeting, CAPABILITY, STARTTLS, a login) comes near it; a
+/// single decoded value is held to less by the connection's buffer cap.
+pub const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
 /// Which answer to wait for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Want {
@@ -132,9 +138,28 @@ pub async fn read_answer(
             })
         }
         (Protocol::Imap, Want::ImapCompletion) => {
+            // One ceiling and one byte budget for the whole answer: a server that
+            // sends an untagged line every little while, or huge literals, must
+            // not stretch one answer by a ceiling per response.
+            let ceiling = conn.answer_ceiling();
+            let mut bytes = 0;
             let mut capabilities = None;
             for _ in 0..MAX_UNTAGGED {
-                let response = read_imap(conn).await?;
+                let decoded = conn
+                    .read_decoded_within(imap::Response::decode, "an IMAP response", ceiling)
+                    .await?;
+                bytes += decoded.consumed;
+                let response = decoded.value;
+                if bytes > MAX_ANSWER_BYTES {
+                    let err = crate::wire::DecodeError::TooLong {
+                        what: "answer (untagged responses and literals together)",
+                        offset: 0,
+                        limit: MAX_ANSWER_BYTES,
+                    };
+                    conn.transcript_mut()
+                        .note(format!("unreadable reply: {err}"));
+                    return Err(SessionError::Decode(err));
+                }
                 if let Some(caps) = response.capabilities() {
                     capabilities = Some(caps);
                 }

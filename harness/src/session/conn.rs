@@ -19,11 +19,26 @@ use tokio_rustls::TlsConnector;
 /// What a connect timeout was waiting for, before the address.
 const TCP_CONNECTION_WAIT: &str = "the TCP connection to";
 
-/// How big one socket read may be.
+/// How big one socket read is while little is buffered.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// One answer may take at most this many read timeouts in all.
+/// How big one socket read may grow while a long value is being buffered.
+const MAX_READ_CHUNK: usize = 256 * 1024;
+
+/// One answer may take at most this many read timeouts in all (an IMAP answer
+/// with all the untagged responses before its completion, too).
 pub const ANSWER_CEILING_FACTOR: u32 = 3;
+
+/// When the check a session belongs to must be over: every connect, send and
+/// read of the session ends by then, with [`SessionError::OutOfTime`], so the
+/// check still returns its transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckDeadline {
+    /// The instant.
+    pub at: Instant,
+    /// The check's whole time budget, for the error that names it.
+    pub budget: Duration,
+}
 
 /// What a session needs to know beyond the address.
 #[derive(Debug, Clone)]
@@ -35,6 +50,29 @@ pub struct SessionOptions {
     pub limits: Limits,
     /// The name sent in SNI and recorded; defaults to the target host.
     pub server_name: Option<String>,
+    /// The end of the check's time budget, when it has one.
+    pub deadline: Option<CheckDeadline>,
+}
+
+impl SessionOptions {
+    /// `wait` from now, or the check's deadline when that comes first (then
+    /// `true`): what a single wait of this session may last.
+    fn bounded(&self, wait: Duration) -> (Instant, bool) {
+        let idle = Instant::now() + wait;
+        match self.deadline {
+            Some(deadline) if deadline.at <= idle => (deadline.at, true),
+            _ => (idle, false),
+        }
+    }
+
+    fn out_of_time(&self, waiting_for: &str) -> SessionError {
+        SessionError::OutOfTime {
+            budget_ms: self
+                .deadline
+                .map_or(0, |deadline| deadline.budget.as_millis() as u64),
+            waiting_for: waiting_for.to_string(),
+        }
+    }
 }
 
 impl Default for SessionOptions {
@@ -43,6 +81,7 @@ impl Default for SessionOptions {
             timeout: Duration::from_secs(5),
             limits: Limits::default(),
             server_name: None,
+            deadline: None,
         }
     }
 }
@@ -67,6 +106,10 @@ pub enum SessionError {
         ms: u64,
         /// What the session was waiting for.
         waiting_for: String,
+        /// Whether the ceiling of a whole answer passed, not the read timeout:
+        /// the server kept sending without finishing its answer, which another
+        /// connection would most likely see again.
+        whole_answer: bool,
     },
     /// The server closed the connection.
     #[error("server closed the connection while we waited for {waiting_for}")]
@@ -104,6 +147,15 @@ pub enum SessionError {
     /// A socket error other than the above.
     #[error("I/O error: {0}")]
     Io(io::Error),
+    /// The check's overall time budget ran out: a bound of the harness, never a
+    /// verdict on the server.
+    #[error("the check's time budget of {budget_ms} ms ran out while waiting for {waiting_for}")]
+    OutOfTime {
+        /// The whole budget of the check.
+        budget_ms: u64,
+        /// What the session was waiting for.
+        waiting_for: String,
+    },
 }
 
 impl SessionError {
@@ -120,16 +172,29 @@ impl SessionError {
     }
 
     /// Whether another connection might well fare better: the harness's trouble,
-    /// but not a connect that failed where none ever succeeded (nothing listens)
-    /// and not a governor that has already spent its budget on retries.
+    /// but not a connect that failed where none ever succeeded (nothing listens),
+    /// not a governor that has already spent its budget on retries, and not a
+    /// bound the server ran into by sending (an answer that never ended or grew
+    /// past the caps) or the check's own deadline: those would come again.
     pub fn is_worth_retrying(&self) -> bool {
         self.is_harness_trouble()
             && !self.is_connect_failure()
-            && !matches!(self, SessionError::Overloaded(_))
+            && !matches!(
+                self,
+                SessionError::Overloaded(_)
+                    | SessionError::OutOfTime { .. }
+                    | SessionError::Timeout {
+                        whole_answer: true,
+                        ..
+                    }
+                    | SessionError::Decode(DecodeError::TooLong { .. })
+            )
     }
 
-    /// Whether this is the harness's trouble (timeout, refused, socket error) rather
-    /// than something the server did that a check can judge.
+    /// Whether this is the harness's trouble (timeout, refused, socket error, a
+    /// bound of the harness spent) rather than something the server did that a
+    /// check can judge. An answer longer than the harness's caps is not evidence
+    /// of a flaw: the caps are the harness's, not the protocol's.
     pub fn is_harness_trouble(&self) -> bool {
         matches!(
             self,
@@ -139,6 +204,8 @@ impl SessionError {
                 | SessionError::Busy(_)
                 | SessionError::Overloaded(_)
                 | SessionError::HandshakeDropped(_)
+                | SessionError::OutOfTime { .. }
+                | SessionError::Decode(DecodeError::TooLong { .. })
         )
     }
 }
@@ -187,6 +254,16 @@ pub enum Waited {
     Spoke(Vec<u8>),
 }
 
+/// Which deadline a read waited under.
+enum Bound {
+    /// The read timeout: how long the server may stay silent.
+    Idle,
+    /// The ceiling of the whole answer.
+    Answer,
+    /// The check's time budget.
+    Check,
+}
+
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
@@ -218,7 +295,7 @@ impl Connection {
         mut transcript: Transcript,
     ) -> Result<Connection, (SessionError, Transcript)> {
         let addr = format!("{host}:{port}");
-        let deadline = Instant::now() + options.timeout;
+        let (deadline, out_of_time) = options.bounded(options.timeout);
         let dial_host = host.trim_start_matches('[').trim_end_matches(']');
         let tcp = match timeout_at(deadline, TcpStream::connect((dial_host, port))).await {
             Ok(Ok(tcp)) => tcp,
@@ -227,9 +304,15 @@ impl Connection {
                 return Err((SessionError::Connect { addr, source }, transcript));
             }
             Err(_) => {
-                let err = SessionError::Timeout {
-                    ms: options.timeout.as_millis() as u64,
-                    waiting_for: format!("{TCP_CONNECTION_WAIT} {addr}"),
+                let waiting_for = format!("{TCP_CONNECTION_WAIT} {addr}");
+                let err = if out_of_time {
+                    options.out_of_time(&waiting_for)
+                } else {
+                    SessionError::Timeout {
+                        ms: options.timeout.as_millis() as u64,
+                        waiting_for,
+                        whole_answer: false,
+                    }
                 };
                 transcript.note(err.to_string());
                 return Err((err, transcript));
@@ -327,7 +410,7 @@ impl Connection {
     /// the MSS) they leave in one TCP segment, or in one TLS record inside TLS.
     pub async fn send_segment(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
         self.transcript.client(bytes);
-        let deadline = Instant::now() + self.options.timeout;
+        let (deadline, out_of_time) = self.options.bounded(self.options.timeout);
         let result = timeout_at(deadline, async {
             match &mut self.stream {
                 Stream::Plain(s) => {
@@ -348,6 +431,7 @@ impl Connection {
                 waiting_for: "the server to take our bytes".into(),
             }),
             Ok(Err(e)) => Err(SessionError::Io(e)),
+            Err(_) if out_of_time => Err(self.out_of_time("the server to take our bytes")),
             Err(_) => Err(self.timeout_error("the server to take our bytes")),
         }
     }
@@ -359,12 +443,29 @@ impl Connection {
         decode: impl Fn(&[u8], &Limits) -> Result<Decoded<T>, DecodeError>,
         waiting_for: &str,
     ) -> Result<Decoded<T>, SessionError> {
+        let ceiling = self.answer_ceiling();
+        self.read_decoded_within(decode, waiting_for, ceiling).await
+    }
+
+    /// The ceiling of an answer that starts now: [`ANSWER_CEILING_FACTOR`] read
+    /// timeouts.
+    pub fn answer_ceiling(&self) -> Instant {
+        Instant::now() + self.options.timeout * ANSWER_CEILING_FACTOR
+    }
+
+    /// [`Connection::read_decoded`] under a ceiling the caller set, for an answer
+    /// made of several values (an IMAP completion and the untagged responses
+    /// before it) that must end within one ceiling in all.
+    pub async fn read_decoded_within<T>(
+        &mut self,
+        decode: impl Fn(&[u8], &Limits) -> Result<Decoded<T>, DecodeError>,
+        waiting_for: &str,
+        ceiling: Instant,
+    ) -> Result<Decoded<T>, SessionError> {
         // The timeout is an idle deadline, renewed whenever bytes arrive (a slow
         // multi-line greeting is not a dead server), under a ceiling for the whole
         // answer so a server dripping one byte at a time cannot hold a check forever.
-        let ceiling = Instant::now() + self.options.timeout * ANSWER_CEILING_FACTOR;
         loop {
-            let deadline = (Instant::now() + self.options.timeout).min(ceiling);
             match decode(&self.buf, &self.options.limits) {
                 Ok(decoded) => {
                     let consumed = self.buf.drain(..decoded.consumed.min(self.buf.len()));
@@ -380,7 +481,11 @@ impl Connection {
                     return Ok(decoded);
                 }
                 Err(DecodeError::Incomplete) => {
-                    if self.fill(deadline, waiting_for).await? == 0 {
+                    if self
+                        .fill(self.options.timeout, Some(ceiling), waiting_for)
+                        .await?
+                        == 0
+                    {
                         return Err(SessionError::Closed {
                             waiting_for: waiting_for.to_string(),
                         });
@@ -399,8 +504,9 @@ impl Connection {
         if !self.buf.is_empty() {
             return Ok(Waited::Spoke(std::mem::take(&mut self.buf)));
         }
-        let deadline = Instant::now() + wait;
-        match self.fill(deadline, "silence").await {
+        // The check's deadline ends the wait with an error, never as `Quiet`:
+        // silence cut short is no evidence of silence.
+        match self.fill(wait, None, "silence").await {
             Ok(0) => Ok(Waited::Closed),
             Ok(_) => Ok(Waited::Spoke(std::mem::take(&mut self.buf))),
             Err(SessionError::Timeout { .. }) => Ok(Waited::Quiet),
@@ -415,8 +521,7 @@ impl Connection {
     /// once); `Closed` means the server closed with nothing buffered.
     pub async fn wait_readable(&mut self, wait: Duration) -> Result<Waited, SessionError> {
         if self.buf.is_empty() {
-            let deadline = Instant::now() + wait;
-            match self.fill(deadline, "a reply").await {
+            match self.fill(wait, None, "a reply").await {
                 Ok(0) => return Ok(Waited::Closed),
                 Ok(_) => {}
                 Err(SessionError::Timeout { .. }) => return Ok(Waited::Quiet),
@@ -468,7 +573,7 @@ impl Connection {
         let name_text = self.options.server_name.as_deref().unwrap_or(&self.host);
         let name = server_name(name_text).map_err(SessionError::Handshake)?;
         let connector = TlsConnector::from(permissive_config());
-        let deadline = Instant::now() + self.options.timeout;
+        let (deadline, out_of_time) = self.options.bounded(self.options.timeout);
         self.transcript.note("TLS handshake started");
         let tls = match timeout_at(deadline, connector.connect(name, tcp)).await {
             Ok(Ok(tls)) => tls,
@@ -477,7 +582,11 @@ impl Connection {
                 return Err(handshake_error(&e));
             }
             Err(_) => {
-                let err = self.timeout_error("the TLS handshake");
+                let err = if out_of_time {
+                    self.out_of_time("the TLS handshake")
+                } else {
+                    self.timeout_error("the TLS handshake")
+                };
                 self.transcript.note(err.to_string());
                 return Err(err);
             }
@@ -508,8 +617,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads one chunk into the buffer; 0 means the server closed the connection.
-    async fn fill(&mut self, deadline: Instant, waiting_for: &str) -> Result<usize, SessionError> {
+    /// Reads one chunk into the buffer, waiting at most `idle`, and never past
+    /// the answer's `ceiling` or the check's deadline; 0 means the server closed
+    /// the connection. A timeout says which of the three ran out.
+    async fn fill(
+        &mut self,
+        idle: Duration,
+        ceiling: Option<Instant>,
+        waiting_for: &str,
+    ) -> Result<usize, SessionError> {
         // A reply may be framed only after several chunks; refuse to buffer past what
         // any decoder would accept.
         let cap = self.options.limits.max_literal
@@ -521,7 +637,20 @@ impl Connection {
                 limit: cap,
             }));
         }
-        let mut chunk = [0u8; READ_CHUNK];
+        let (mut deadline, out_of_time) = self.options.bounded(idle);
+        let mut bound = if out_of_time {
+            Bound::Check
+        } else {
+            Bound::Idle
+        };
+        if let Some(ceiling) = ceiling.filter(|ceiling| *ceiling < deadline) {
+            deadline = ceiling;
+            bound = Bound::Answer;
+        }
+        // A value that spans many chunks is decoded again after each: reading
+        // in chunks as large as what is already buffered (up to a cap) keeps the
+        // decoding of a megabyte from costing a hundred passes over it.
+        let mut chunk = vec![0u8; READ_CHUNK.max(self.buf.len()).min(MAX_READ_CHUNK)];
         let read = timeout_at(deadline, async {
             match &mut self.stream {
                 Stream::Plain(s) => s.read(&mut chunk).await,
@@ -546,14 +675,37 @@ impl Connection {
                 Ok(0)
             }
             Ok(Err(e)) => Err(SessionError::Io(e)),
-            Err(_) => Err(self.timeout_error(waiting_for)),
+            Err(_) => Err(match bound {
+                Bound::Idle => self.timeout_error(waiting_for),
+                Bound::Answer => {
+                    let err = SessionError::Timeout {
+                        ms: (self.options.timeout * ANSWER_CEILING_FACTOR).as_millis() as u64,
+                        waiting_for: format!(
+                            "the end of {waiting_for} (one answer may take at most {ANSWER_CEILING_FACTOR} x --timeout in all)"
+                        ),
+                        whole_answer: true,
+                    };
+                    self.transcript.note(err.to_string());
+                    err
+                }
+                Bound::Check => {
+                    let err = self.out_of_time(waiting_for);
+                    self.transcript.note(err.to_string());
+                    err
+                }
+            }),
         }
+    }
+
+    fn out_of_time(&self, waiting_for: &str) -> SessionError {
+        self.options.out_of_time(waiting_for)
     }
 
     fn timeout_error(&self, waiting_for: &str) -> SessionError {
         SessionError::Timeout {
             ms: self.options.timeout.as_millis() as u64,
             waiting_for: waiting_for.to_string(),
+            whole_answer: false,
         }
     }
 }
