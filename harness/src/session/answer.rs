@@ -152,7 +152,7 @@ pub async fn read_answer(
                 let response = decoded.value;
                 if bytes > MAX_ANSWER_BYTES {
                     let err = crate::wire::DecodeError::TooLong {
-                        what: "answer (untagged responses and literals together)",
+                        what: crate::wire::ANSWER_BYTES,
                         offset: 0,
                         limit: MAX_ANSWER_BYTES,
                     };

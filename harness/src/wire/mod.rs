@@ -146,13 +146,17 @@ pub enum DecodeError {
     },
 }
 
+/// What the byte budget of one whole answer is called in a [`DecodeError::TooLong`]
+/// (every untagged response and literal before an IMAP completion together).
+pub const ANSWER_BYTES: &str = "answer (untagged responses and literals together)";
+
 /// The words for a [`DecodeError::TooLong`]: each cap in its own unit. A line, a
 /// literal or a buffer is capped in bytes ([`Limits::max_line`],
 /// [`Limits::max_literal`]); a reply or response in lines ([`Limits::max_lines`]); a
 /// run of IMAP untagged responses in responses.
 fn too_long_message(what: &str, limit: usize, offset: usize) -> String {
     match what {
-        "line" | "literal" | "buffered reply" => {
+        "line" | "literal" | "buffered reply" | ANSWER_BYTES => {
             format!("{what} longer than {limit} bytes at byte {offset}")
         }
         "reply" | "response" | "multi-line response" => {
