@@ -350,18 +350,88 @@ fn smtp_plain_dropping_tls(line: &str) -> Reply {
 }
 
 #[tokio::test]
-async fn a_handshake_dropped_without_an_alert_is_an_error_to_run_again_not_a_verdict() {
+async fn a_handshake_dropped_without_an_alert_is_a_verdict_only_to_confirm() {
     let port = Peer {
         plain: smtp_plain_dropping_tls,
         ..smtp(smtp_inside, false)
     }
     .start()
     .await;
-    for id in ["smtp.starttls.handshake", "smtp.starttls.injection"] {
+    for (id, outcome) in [
+        ("smtp.starttls.handshake", Outcome::Fail),
+        ("smtp.starttls.injection", Outcome::Pass),
+    ] {
         let verdict = verdict(id, Scheme::Smtp, port).await;
-        assert_verdict(&verdict, Outcome::Error, &["without an alert"], &[]);
-        assert!(verdict.server_busy, "{id}: marked to run again");
+        assert_verdict(&verdict, outcome, &["without an alert"], &[]);
+        assert!(verdict.to_confirm, "{id}: stands only if it repeats");
     }
+}
+
+/// Runs a check as the runner does: a verdict to confirm is run again.
+async fn checked(id: &str, scheme: Scheme, port: u16) -> mailtls::report::model::CheckResult {
+    let catalogue = Catalogue::builtin().unwrap();
+    let check = catalogue
+        .checks()
+        .iter()
+        .find(|c| c.meta().id == id)
+        .unwrap();
+    let ctx = CheckContext {
+        session: SessionOptions {
+            timeout: TIMEOUT,
+            ..SessionOptions::default()
+        },
+        ..CheckContext::new(Endpoint {
+            scheme,
+            host: "127.0.0.1".into(),
+            port,
+            credentials: None,
+        })
+    };
+    check.run(&ctx).await
+}
+
+#[tokio::test]
+async fn a_handshake_dropped_every_time_is_judged_and_once_is_not() {
+    let always = Peer {
+        plain: smtp_plain_dropping_tls,
+        ..smtp(smtp_inside, false)
+    }
+    .start()
+    .await;
+    let result = checked("smtp.starttls.handshake", Scheme::Smtp, always).await;
+    assert_eq!(result.status, Outcome::Fail, "{}", result.detail);
+    assert!(
+        result.detail.contains("the same in 3 runs"),
+        "{}",
+        result.detail
+    );
+
+    // Drops the first handshake only, as a server under load may.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (dropping, clean) = (
+            Peer {
+                plain: smtp_plain_dropping_tls,
+                ..smtp(smtp_inside, false)
+            },
+            smtp(smtp_inside, false),
+        );
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Ok((tcp, _)) = listener.accept().await {
+                let peer = if std::mem::take(&mut first) {
+                    dropping
+                } else {
+                    clean
+                };
+                tokio::spawn(tokio::time::timeout(PEER_LIFETIME, peer.serve(tcp)));
+            }
+        });
+        port
+    };
+    let result = checked("smtp.starttls.handshake", Scheme::Smtp, port).await;
+    assert_eq!(result.status, Outcome::Pass, "{}", result.detail);
 }
 
 #[tokio::test]

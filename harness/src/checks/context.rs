@@ -88,7 +88,14 @@ pub struct Verdict {
     /// Set on an `error` because the server said it was busy in the middle of the
     /// check (SMTP 421): the check may be run again after a back-off.
     pub server_busy: bool,
+    /// Set on a verdict drawn from a sign an overloaded server gives too (a TLS
+    /// handshake dropped without an alert): it stands only when the check, run
+    /// again, reaches it [`CONFIRMATIONS`] times in a row (see [`super::Check::run`]).
+    pub to_confirm: bool,
 }
+
+/// How many runs in a row must reach a verdict marked [`Verdict::to_confirm`].
+pub const CONFIRMATIONS: u32 = 3;
 
 impl Verdict {
     /// A verdict with the check's own severity.
@@ -98,15 +105,23 @@ impl Verdict {
             detail: detail.into(),
             severity: None,
             server_busy: false,
+            to_confirm: false,
         }
     }
 
-    /// The harness's `error` for a session error; one that says the server was busy,
-    /// or that it dropped a TLS handshake without a word (an overloaded server
-    /// does), marks the verdict for another try.
+    /// This verdict, to stand only when it repeats (see [`Verdict::to_confirm`]).
+    pub fn to_confirm(self) -> Verdict {
+        Verdict {
+            to_confirm: true,
+            ..self
+        }
+    }
+
+    /// The harness's `error` for a session error; one that says the server was busy
+    /// marks the verdict for another try.
     pub fn trouble(e: &SessionError, detail: impl Into<String>) -> Verdict {
         Verdict {
-            server_busy: matches!(e, SessionError::Busy(_) | SessionError::HandshakeDropped(_)),
+            server_busy: matches!(e, SessionError::Busy(_)),
             ..Verdict::new(Outcome::Error, detail)
         }
     }

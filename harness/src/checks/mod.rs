@@ -10,7 +10,7 @@ pub mod native;
 pub mod smuggling;
 pub mod tls;
 
-pub use context::{skip_reason, CheckContext, Verdict, CHECK_ATTEMPTS};
+pub use context::{skip_reason, CheckContext, Verdict, CHECK_ATTEMPTS, CONFIRMATIONS};
 pub use native::NativeCheck;
 
 use crate::report::model::{CheckResult, Outcome};
@@ -107,6 +107,8 @@ impl Check {
         }
         let budget = ctx.session.timeout * crate::session::governor::RETRY_BUDGET_TIMEOUTS;
         let mut attempt = 1;
+        // Runs in a row that reached the same verdict to confirm.
+        let mut confirmed: Option<(Outcome, u32)> = None;
         loop {
             let generation = ctx.governor.generation();
             let (verdict, mut done) = match self {
@@ -117,23 +119,50 @@ impl Check {
                 .session
                 .deadline
                 .is_none_or(|deadline| tokio::time::Instant::now() < deadline.at);
-            if verdict.server_busy
-                && attempt < CHECK_ATTEMPTS
-                && started.elapsed() < budget
-                && time_left
-            {
+            let mut verdict = verdict;
+            if verdict.to_confirm {
+                let runs = match confirmed {
+                    Some((outcome, runs)) if outcome == verdict.outcome => runs + 1,
+                    _ => 1,
+                };
+                confirmed = Some((verdict.outcome, runs));
+                if runs >= CONFIRMATIONS {
+                    verdict.to_confirm = false;
+                    verdict.detail = format!("{} (the same in {runs} runs)", verdict.detail);
+                }
+            } else {
+                confirmed = None;
+            }
+            let again = verdict.server_busy || verdict.to_confirm;
+            if again && attempt < CHECK_ATTEMPTS && started.elapsed() < budget && time_left {
                 // The governor's back-off, and at least a second more per try:
                 // a busy or greylisting server wants time, not a quick return.
                 let backoff = ctx.governor.overloaded_since(generation);
                 let pause = backoff.max(BUSY_PAUSE * attempt.min(BUSY_PAUSE_GROWTH));
                 tokio::time::sleep(pause - backoff).await;
                 attempt += 1;
+                let why = if verdict.server_busy {
+                    "the server was busy"
+                } else {
+                    "a sign an overloaded server gives too"
+                };
                 done.note(format!(
-                    "the server was busy: running the check again (attempt {attempt} of at most {CHECK_ATTEMPTS}) after at least {} ms",
+                    "{why}: running the check again (attempt {attempt} of at most {CHECK_ATTEMPTS}) after at least {} ms",
                     pause.as_millis()
                 ));
                 transcript = done;
                 continue;
+            }
+            if verdict.to_confirm {
+                // Out of attempts or time before the sign repeated enough.
+                let runs = confirmed.map_or(1, |(_, runs)| runs);
+                verdict = Verdict::new(
+                    Outcome::Error,
+                    format!(
+                        "{} — seen in {runs} run(s) in a row, fewer than the {CONFIRMATIONS} that make it the server's answer rather than its load",
+                        verdict.detail
+                    ),
+                );
             }
             return result_of(meta, verdict, started, done);
         }

@@ -340,8 +340,17 @@ impl Interpreter<'_> {
                 ),
             ));
         }
-        if let Err(e) = upgrade.handshake {
-            return Err(self.trouble(step, "a TLS handshake", e));
+        match upgrade.handshake {
+            Ok(()) => {}
+            // A server that cannot do TLS, or one that fed our pipelined bytes to
+            // its TLS library, hangs up like this; so does an overloaded one. The
+            // script's `else` stands only if it happens run after run.
+            Err(e @ SessionError::HandshakeDropped(_)) => {
+                return Err(self
+                    .unmet(step, "a TLS handshake", &e.to_string())
+                    .to_confirm());
+            }
+            Err(e) => return Err(self.trouble(step, "a TLS handshake", e)),
         }
         // Fresh TLS, fresh knowledge: nothing learned or pipelined in cleartext counts.
         self.capabilities = None;
