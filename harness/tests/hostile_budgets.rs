@@ -503,3 +503,26 @@ async fn silence_cut_short_by_the_check_deadline_is_no_evidence_of_silence() {
         "{waited:?}"
     );
 }
+
+/// SMTP: turns every connection away at the greeting, as a server over its
+/// limits does.
+fn smtp_busy_forever(stream: &mut TcpStream, _: &Session) -> std::io::Result<()> {
+    stream.write_all(b"421 4.7.0 too busy, go away\r\n")
+}
+
+/// A server that has never greeted costs one open's budget (4 x --timeout) in
+/// all, not one per check: the opens that take turns in the one slot left
+/// each spend their own budget slowly (queueing does not count), so the
+/// endpoint's budget runs from its first sign of overload. With the default
+/// --timeout this run took 99 s before, 21 s after.
+#[test]
+fn a_server_that_turns_every_connection_away_costs_one_budget_in_all() {
+    let peer = Peer::start(smtp_busy_forever);
+    let limit = Duration::from_secs(80);
+    let run = run(&format!("smtp://127.0.0.1:{}", peer.port), &[], limit);
+    let results = assert_bounded(&run, limit);
+    assert!(results.len() > 20, "{results:?}");
+    // One budget (20 s), the back-off under way (at most 3 s and its jitter),
+    // and room for a busy machine.
+    assert!(run.took < Duration::from_secs(50), "took {:?}", run.took);
+}

@@ -83,6 +83,10 @@ struct State {
     /// before the server had greeted even once. Later opens fail at once with
     /// this, so a server that never speaks costs one budget, not one per check.
     given_up: Option<String>,
+    /// When the signs of overload in a row began, across every open: an endpoint
+    /// that has never greeted is given up on once they have lasted one open's
+    /// budget, however many opens took turns in its one slot.
+    troubled_since: Option<Instant>,
     /// A longer read timeout learned from a server that greets late (a tarpit):
     /// every later connection waits this long.
     patience: Option<Duration>,
@@ -124,6 +128,7 @@ impl Governor {
                 ever_accepted: false,
                 ever_greeted: false,
                 given_up: None,
+                troubled_since: None,
             }),
             changed: Notify::new(),
         })
@@ -228,6 +233,7 @@ impl Governor {
         state.streak = 0;
         state.ever_greeted = true;
         state.given_up = None;
+        state.troubled_since = None;
         if state.allowed >= self.jobs {
             return;
         }
@@ -299,10 +305,24 @@ impl Governor {
             let pause = self.overloaded(&permit);
             drop(permit);
             spent += pause;
-            let last = signs.len() as u32 + 1 >= MAX_ATTEMPTS || spent + pause >= budget;
+            // Opens queued behind one slot each spend their budget slowly (the
+            // queueing does not count), so for an endpoint that has never
+            // greeted the budget is also the endpoint's: from its first sign on.
+            let (ever_greeted, troubled_for) = {
+                let mut state = self.lock();
+                let since = *state.troubled_since.get_or_insert(began);
+                (state.ever_greeted, since.elapsed())
+            };
+            let hopeless = !ever_greeted && troubled_for + pause >= budget;
+            let last =
+                signs.len() as u32 + 1 >= MAX_ATTEMPTS || spent + pause >= budget || hopeless;
             signs.push(sign);
             if last {
-                let ever_greeted = self.lock().ever_greeted;
+                let spent = if hopeless {
+                    spent.max(troubled_for)
+                } else {
+                    spent
+                };
                 let error = give_up(&signs, spent, self.jobs, ever_greeted);
                 transcript.note(error.to_string());
                 let mut state = self.lock();
