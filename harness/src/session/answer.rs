@@ -195,15 +195,19 @@ pub async fn peek_answer(
 /// Whether `answer` says the server is too busy for us, or limits this client,
 /// rather than anything about the check: a reason to back off and come again,
 /// never a verdict. At the greeting: SMTP 4xx, POP3 `-ERR`, IMAP `* BYE`. Later:
-/// SMTP 421 (service not available, closing). Other refusals later in a session
-/// (POP3 `-ERR [IN-USE]` to PASS, say) are evidence for the check that got them.
+/// SMTP 421 (service not available, closing), POP3 `-ERR [SYS/TEMP]` (RFC 3206: a
+/// temporary failure), IMAP `NO [UNAVAILABLE]` (RFC 5530: a subsystem is down, try
+/// later). Other refusals later in a session (POP3 `-ERR [IN-USE]` to PASS, say)
+/// are evidence for the check that got them.
 pub fn busy_sign(protocol: Protocol, answer: &Answer, at_greeting: bool) -> Option<String> {
+    let code = |code: &str| answer.text.to_ascii_uppercase().starts_with(code);
     let busy = match protocol {
         Protocol::Smtp if at_greeting => answer.status.starts_with('4'),
         Protocol::Smtp => answer.status == "421",
-        Protocol::Pop3 => at_greeting && answer.status == "-ERR",
+        Protocol::Pop3 => answer.status == "-ERR" && (at_greeting || code("[SYS/TEMP]")),
         Protocol::Imap => {
-            at_greeting && answer.tag.as_deref() == Some("*") && answer.status == "BYE"
+            (at_greeting && answer.tag.as_deref() == Some("*") && answer.status == "BYE")
+                || (answer.status == "NO" && code("[UNAVAILABLE]"))
         }
     };
     busy.then(|| answer.summary())
@@ -316,6 +320,12 @@ mod tests {
         assert!(busy_sign(Protocol::Smtp, &answer(None, "421", "closing"), false).is_some());
         let in_use = answer(None, "-ERR", "[IN-USE] locked");
         assert!(busy_sign(Protocol::Pop3, &in_use, false).is_none());
+        let temp = answer(None, "-ERR", "[SYS/TEMP] try again later");
+        assert!(busy_sign(Protocol::Pop3, &temp, false).is_some());
+        let unavailable = answer(Some("a1"), "NO", "[UNAVAILABLE] backend down");
+        assert!(busy_sign(Protocol::Imap, &unavailable, false).is_some());
+        let failed = answer(Some("a1"), "NO", "[AUTHENTICATIONFAILED] no");
+        assert!(busy_sign(Protocol::Imap, &failed, false).is_none());
         let logout = answer(Some("*"), "BYE", "logging out");
         assert!(busy_sign(Protocol::Imap, &logout, false).is_none());
         assert!(busy_sign(Protocol::Imap, &answer(Some("*"), "OK", "hi"), true).is_none());
