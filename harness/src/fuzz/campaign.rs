@@ -37,7 +37,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -969,9 +969,10 @@ pub async fn replay_watched(
     }
 }
 
-/// Whether the live status line makes sense: stderr is a terminal and not CI.
+/// Whether the live status line makes sense: where progress bars would (stderr
+/// is a terminal and `CI` is not set to true).
 pub fn status_line_wanted() -> bool {
-    std::io::stderr().is_terminal() && std::env::var("CI").map_or(true, |v| v != "true")
+    crate::report::progress::wanted()
 }
 
 /// The corpus folder's findings, for listing.

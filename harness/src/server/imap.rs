@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::conn::{Conn, Flow, Input};
 use super::sasl::{self, Verdict};
 use super::Shared;
+use crate::wire::imap::is_tag;
 
 /// Largest literal accepted; credentials and mailbox names are short.
 const MAX_LITERAL: usize = 4096;
@@ -45,14 +46,6 @@ fn split_at_space(bytes: &[u8]) -> (&[u8], &[u8]) {
     let end = bytes.iter().position(|b| *b == b' ').unwrap_or(bytes.len());
     let (head, tail) = bytes.split_at(end);
     (head, tail.get(1..).unwrap_or_default())
-}
-
-/// A tag is ASTRING-CHARs other than `+` (RFC 9051 §9).
-fn valid_tag(tag: &[u8]) -> bool {
-    !tag.is_empty()
-        && tag
-            .iter()
-            .all(|b| (0x21..=0x7e).contains(b) && !b"(){%*\"\\+".contains(b))
 }
 
 /// The literal announced at the end of a line, as (length, synchronizing).
@@ -196,7 +189,7 @@ impl Session {
                         return Ok(None);
                     }
                     let (tag, _) = split_at_space(&command);
-                    let tag = if valid_tag(tag) {
+                    let tag = if is_tag(tag) {
                         String::from_utf8_lossy(tag).into_owned()
                     } else {
                         "*".to_owned()
@@ -237,7 +230,7 @@ impl Session {
             return Ok(Flow::Continue);
         }
         let (tag, rest) = split_at_space(command);
-        if !valid_tag(tag) {
+        if !is_tag(tag) {
             self.send("* BAD Invalid tag").await?;
             return Ok(Flow::Continue);
         }
@@ -424,13 +417,13 @@ mod tests {
 
     #[test]
     fn tags() {
-        assert!(valid_tag(b"a1"));
-        assert!(valid_tag(b"A.]"));
-        assert!(!valid_tag(b""));
-        assert!(!valid_tag(b"a+"));
-        assert!(!valid_tag(b"*"));
-        assert!(!valid_tag(b"a\x01"));
-        assert!(!valid_tag("é".as_bytes()));
+        assert!(is_tag(b"a1"));
+        assert!(is_tag(b"A.]"));
+        assert!(!is_tag(b""));
+        assert!(!is_tag(b"a+"));
+        assert!(!is_tag(b"*"));
+        assert!(!is_tag(b"a\x01"));
+        assert!(!is_tag("é".as_bytes()));
     }
 
     #[test]

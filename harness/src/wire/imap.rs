@@ -346,8 +346,9 @@ impl AstringForm {
 
 /// Whether `tag` is a valid IMAP tag: one or more ASTRING-CHARs other than `+`
 /// (printable ASCII except `(){%*"\` and space, and not `+`).
-pub fn is_tag(tag: &str) -> bool {
-    !tag.is_empty() && tag.bytes().all(is_tag_char)
+pub fn is_tag(tag: impl AsRef<[u8]>) -> bool {
+    let tag = tag.as_ref();
+    !tag.is_empty() && tag.iter().all(|&b| is_tag_char(b))
 }
 
 /// An ASTRING-CHAR other than `+` (RFC 9051 `tag`).
