@@ -1,6 +1,6 @@
 //! Every bundled client profile against every client scenario, with the real
 //! clients from Debian's packages and Python's standard library: the verdict
-//! matrix is a snapshot (README shows it), and the two promises are
+//! matrix is a snapshot (docs/client-mode-and-mitm.md shows it), and the two promises are
 //! asserted on their own. Under `CI=true` a missing client binary fails the test
 //! (`.ci/run` installs them); elsewhere it is skipped with a message.
 
