@@ -111,7 +111,7 @@ impl Check {
         let mut confirmed: Option<(Outcome, u32)> = None;
         loop {
             let generation = ctx.governor.generation();
-            let (verdict, mut done) = match self {
+            let (mut verdict, mut done) = match self {
                 Check::Script(scenario) => scenario::run::run(scenario, ctx, transcript).await,
                 Check::Native(check) => check.run(ctx, transcript).await,
             };
@@ -119,7 +119,6 @@ impl Check {
                 .session
                 .deadline
                 .is_none_or(|deadline| tokio::time::Instant::now() < deadline.at);
-            let mut verdict = verdict;
             if verdict.to_confirm {
                 let runs = match confirmed {
                     Some((outcome, runs)) if outcome == verdict.outcome => runs + 1,

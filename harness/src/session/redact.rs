@@ -52,7 +52,7 @@ impl Secrets {
         }
         let p = password.as_bytes();
         self.add(p);
-        self.add(imap_quoted_inside(p));
+        self.add(crate::wire::imap::quoted_inside(p));
         self.add(STANDARD.encode(p));
         self.add(STANDARD.encode(format!("\0{user}\0{password}")));
         self.add(STANDARD.encode(format!("{user}\0{user}\0{password}")));
@@ -122,18 +122,6 @@ const USERINFO_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALP
 /// Every byte but letters and digits percent-encoded: how a careful user may
 /// write a password into a URL.
 const EVERYTHING_ESCAPED: &percent_encoding::AsciiSet = percent_encoding::NON_ALPHANUMERIC;
-
-/// The inside of an IMAP quoted string holding `value`: `\` and `"` escaped.
-fn imap_quoted_inside(value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(value.len() + 2);
-    for &b in value {
-        if b == b'\\' || b == b'"' {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-    out
-}
 
 fn insert_longest_first(forms: &mut Vec<Vec<u8>>, form: Vec<u8>) {
     if form.is_empty() || forms.contains(&form) {

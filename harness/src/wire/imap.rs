@@ -324,12 +324,7 @@ impl AstringForm {
         }
         let mut out = Vec::with_capacity(value.len() + 2);
         out.push(b'"');
-        for &b in value {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
+        out.extend(quoted_inside(value));
         out.push(b'"');
         AstringForm::Quoted(out)
     }
@@ -342,6 +337,19 @@ impl AstringForm {
             AstringForm::Literal(bytes) => format!("{{{}}}", bytes.len()).into_bytes(),
         }
     }
+}
+
+/// The inside of an IMAP quoted string holding `value`: `\` and `"` escaped, no
+/// quotes around (what a redactor must look for as well as what goes out).
+pub fn quoted_inside(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    for &b in value {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// Whether `tag` is a valid IMAP tag: one or more ASTRING-CHARs other than `+`
